@@ -1,0 +1,102 @@
+"""Every path and switch of the platform, read from the environment with embedded defaults.
+
+One `Settings` object is the only place that knows where things live under `HN_HOME`
+(see ARCHITECTURE.md §4). Code asks it for paths instead of building them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=lambda: Path(_env("HN_HOME", str(REPO_ROOT / ".hn"))).resolve())
+    landing_retention_days: int = field(default_factory=lambda: int(_env("HN_LANDING_RETENTION_DAYS", "7")))
+    duckdb_memory_limit: str = field(default_factory=lambda: _env("HN_DUCKDB_MEMORY_LIMIT", "4GB"))
+    duckdb_threads: int = field(default_factory=lambda: int(_env("HN_DUCKDB_THREADS", "2")))
+    base_currency: str = "EUR"
+
+    # ---- layout under HN_HOME -------------------------------------------------
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def archive_dir(self) -> Path:
+        """Landing files already ingested; deleted after `landing_retention_days`."""
+        return self.home / "archive"
+
+    @property
+    def lake_dir(self) -> Path:
+        return Path(_env("HN_LAKE_URI", str(self.home / "lake")))
+
+    @property
+    def bronze_dir(self) -> Path:
+        return self.lake_dir / "bronze"
+
+    @property
+    def gold_dir(self) -> Path:
+        return self.lake_dir / "gold"
+
+    @property
+    def training_sets_dir(self) -> Path:
+        return self.lake_dir / "training_sets"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.home / "secrets"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    def landing_feed_dir(self, feed: str) -> Path:
+        return self.landing_dir / feed
+
+    def bronze_table_uri(self, table: str) -> str:
+        return str(self.bronze_dir / table)
+
+    # ---- secrets ---------------------------------------------------------------
+    @cached_property
+    def pseudonym_key(self) -> bytes:
+        """Keyed-hash secret for pseudonymising ids: `HN_PSEUDONYM_KEY`, else generated once (0600)."""
+        configured = os.environ.get("HN_PSEUDONYM_KEY", "").strip()
+        if configured:
+            return configured.encode()
+        key_file = self.secrets_dir / "pseudonym.key"
+        if not key_file.exists():
+            self.secrets_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+        return key_file.read_text().strip().encode()
+
+    def ensure_dirs(self) -> None:
+        for path in (self.landing_dir, self.archive_dir, self.bronze_dir, self.gold_dir,
+                     self.dagster_home, self.reports_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+def get_settings() -> Settings:
+    """Settings for the current environment (re-read each call so tests can switch HN_HOME)."""
+    return Settings()
