@@ -92,6 +92,8 @@ FEEDS: dict[str, FeedContract] = {c.name: c for c in (
         _f("country", "string"),
         _f("timezone", "string", True),
         _f("source", "string", True),
+        # Set by an adapter for a source row it could not map; ingest quarantines it with this reason.
+        _f("source_error", "string"),
     ), "event_timestamp", "Clickstream events from the web shop and loaded public event logs."),
     FeedContract("orders", (
         _VERSION,

@@ -1,0 +1,55 @@
+# H.N Commerce ML Platform. `make demo` and `make test` bootstrap everything they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export HN_HOME ?= $(CURDIR)/.hn
+export DAGSTER_HOME := $(HN_HOME)/dagster
+export DBT_PROFILES_DIR := $(CURDIR)/dbt_project
+UV := $(shell command -v uv 2>/dev/null || echo $(BIN)/uv)
+DAGSTER := $(BIN)/dagster
+DEMO_ARGS ?=
+
+.PHONY: help install demo test ui clean validate bench redis-server
+
+help:
+	@echo "make demo      install, simulate the H.N store and materialise every asset"
+	@echo "make test      install and run the test suite (own temporary data)"
+	@echo "make ui        Dagster UI on http://127.0.0.1:3000"
+	@echo "make validate  dagster definitions validate -w workspace.yaml"
+	@echo "make bench     run the benchmarks in bench/"
+	@echo "make clean     remove HN_HOME ($(HN_HOME)) and build output"
+
+# The environment: uv (from PyPI when missing) installs exactly uv.lock into .venv.
+$(BIN)/.installed: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || { [ -x $(BIN)/uv ] || { $(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q uv; }; }
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(BIN)/.installed
+	@$(BIN)/hn env >/dev/null
+
+demo: install
+	$(BIN)/hn simulate $(DEMO_ARGS)
+	$(DAGSTER) job execute -m hn_assets.definitions -j daily_batch
+	@echo
+	@echo "Done. Open the Dagster UI with 'make ui' -> http://127.0.0.1:3000 (HN_HOME=$(HN_HOME))"
+
+test: install
+	bash .ci/redis-server.sh || true
+	$(BIN)/pytest
+
+validate: install
+	$(DAGSTER) definitions validate -w workspace.yaml
+
+ui: install
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install
+	$(BIN)/python bench/simulator_throughput.py
+	$(BIN)/python bench/bronze_ingest_throughput.py
+
+clean:
+	rm -rf $(HN_HOME) dbt_project/target dbt_project/logs .pytest_cache

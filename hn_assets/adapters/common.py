@@ -1,0 +1,52 @@
+"""What every adapter shares: the landing frame shape, row ids, the write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from hn_assets.contracts import ADAPTER_EVENT_MAPPINGS, FEEDS, SCHEMA_VERSION
+
+CLICKSTREAM = FEEDS["clickstream_events"]
+
+
+@dataclass
+class LandResult:
+    source: str
+    rows: int
+    flagged: int
+    path: Path
+
+
+def event_id(source: str, columns: list[str]) -> pl.Expr:
+    """Deterministic id from the row's content: exact duplicate rows share an id (silver dedupes)."""
+    content = pl.concat_str([pl.col(c).fill_null("") for c in columns], separator="\x1f")
+    return pl.format(f"{source}-{{}}", content.hash(seed=46).cast(pl.String))
+
+
+def map_event_type(source: str, raw: pl.Expr) -> pl.Expr:
+    mapping = ADAPTER_EVENT_MAPPINGS[source]
+    return raw.replace(mapping)  # unmapped values stay as they are and fail the contract downstream
+
+
+def missing_reason(source: str, required: list[str]) -> pl.Expr:
+    """`source_error` text naming the required source columns a row lacks (null when complete)."""
+    parts = [pl.when(pl.col(c).is_null() | (pl.col(c) == "")).then(pl.lit(c)) for c in required]
+    names = pl.concat_str(parts, separator=", ", ignore_nulls=True)
+    return pl.when(names != "").then(pl.format(f"{source} row incomplete (missing {{}})", names))
+
+
+def write_landing(frame: pl.DataFrame, source: str, source_path: Path, landing_root: Path) -> LandResult:
+    """Write the mapped rows as one CSV landing file with the contract's columns, atomically."""
+    out = frame.with_columns(pl.lit(SCHEMA_VERSION).alias("schema_version"), pl.lit(source).alias("source"))
+    out = out.with_columns([pl.lit(None, pl.String).alias(c) for c in CLICKSTREAM.field_names if c not in out.columns])
+    out = out.select(CLICKSTREAM.field_names)
+    folder = landing_root / CLICKSTREAM.name / f"source={source}"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{source_path.stem}.csv"
+    tmp = folder / f".{target.name}.tmp"
+    out.write_csv(tmp)
+    tmp.replace(target)
+    return LandResult(source, out.height, int(out["source_error"].is_not_null().sum()), target)

@@ -1,0 +1,19 @@
+"""The one Definitions of the H.N Commerce ML Platform code location."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from hn_assets.defs.automation import bronze_job, daily_batch_job, daily_batch_schedule, landing_files_sensor
+from hn_assets.defs.ingest.assets import bronze_ingest, landing_sources
+from hn_assets.defs.resources import default_resources
+
+defs = dg.Definitions(
+    assets=[*landing_sources, bronze_ingest],
+    jobs=[daily_batch_job, bronze_job],
+    schedules=[daily_batch_schedule],
+    sensors=[landing_files_sensor],
+    resources=default_resources(),
+    # Process start-up dominates on small machines: run steps in one process unless configured.
+    executor=dg.in_process_executor,
+)

@@ -1,0 +1,1 @@
+"""Landing -> bronze: read landing files, enforce the contracts, filter privacy, commit Delta."""

@@ -1,0 +1,162 @@
+"""Landing files: discovery, identity, reading into all-string frames, archiving and retention."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import orjson
+import polars as pl
+
+from hn_assets.contracts import FeedContract
+
+LANDING_SUFFIXES = (".jsonl", ".csv")
+LINE_COL, RAW_COL, PARSE_ERROR_COL, FILE_COL = "_line", "_raw", "_parse_error", "_source_file"
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    feed: str
+    path: Path
+    landing_root: Path
+
+    @cached_property
+    def digest(self) -> str:
+        sha = hashlib.sha256()
+        with open(self.path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                sha.update(block)
+        return sha.hexdigest()
+
+    @property
+    def app_id(self) -> str:
+        """Delta transaction id: the same content is taken once per table, whatever its name."""
+        return f"ingest/{self.feed}/{self.digest[:40]}"
+
+    @property
+    def relative(self) -> str:
+        return str(self.path.relative_to(self.landing_root))
+
+
+def discover(landing_root: Path, feed: str) -> list[LandingFile]:
+    folder = landing_root / feed
+    if not folder.exists():
+        return []
+    return [LandingFile(feed, p, landing_root) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.suffix in LANDING_SUFFIXES and not p.name.startswith(".")]
+
+
+def _frame(columns: dict[str, list], contract: FeedContract) -> pl.DataFrame:
+    schema = {name: pl.String for name in contract.field_names}
+    schema.update({LINE_COL: pl.Int64, RAW_COL: pl.String, PARSE_ERROR_COL: pl.String})
+    return pl.DataFrame(columns, schema=schema)
+
+
+def _as_text(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def _jsonl_slow(lines: list[bytes], numbers: list[int], contract: FeedContract) -> pl.DataFrame:
+    """Line by line: malformed lines become parse errors instead of failing the file."""
+    names = contract.field_names
+    cols: dict[str, list] = {n: [] for n in names}
+    errors = []
+    for line in lines:
+        try:
+            record = orjson.loads(line)
+            error = None if isinstance(record, dict) else "record is not a JSON object"
+        except orjson.JSONDecodeError as exc:
+            record, error = {}, f"malformed JSON: {exc}"
+        if error:
+            record = {}
+        errors.append(error)
+        for n in names:
+            cols[n].append(_as_text(record.get(n)))
+    cols.update({LINE_COL: numbers, RAW_COL: [b.decode("utf-8", "replace") for b in lines], PARSE_ERROR_COL: errors})
+    return _frame(cols, contract)
+
+
+def read_jsonl(path: Path, contract: FeedContract) -> pl.DataFrame:
+    data = path.read_bytes()
+    raw_lines = data.split(b"\n")
+    numbered = [(i + 1, line.rstrip(b"\r")) for i, line in enumerate(raw_lines) if line.strip()]
+    numbers = [n for n, _ in numbered]
+    lines = [line for _, line in numbered]
+    try:
+        df = pl.read_ndjson(io.BytesIO(b"\n".join(lines)), schema={n: pl.String for n in contract.field_names})
+        if df.height != len(lines):
+            raise ValueError("line count mismatch")
+    except Exception:  # noqa: BLE001 - any decode problem: fall back to line-by-line parsing
+        return _jsonl_slow(lines, numbers, contract)
+    return df.with_columns(pl.Series(LINE_COL, numbers, pl.Int64),
+                           pl.Series(RAW_COL, lines, pl.Binary).cast(pl.String, strict=False),
+                           pl.lit(None, pl.String).alias(PARSE_ERROR_COL))
+
+
+def read_csv(path: Path, contract: FeedContract) -> pl.DataFrame:
+    names = contract.field_names
+    try:
+        df = pl.read_csv(path, infer_schema=False)
+        parse_error = pl.lit(None, pl.String)
+    except Exception:  # noqa: BLE001 - ragged or broken CSV: the csv module tells row by row
+        return _csv_slow(path, contract)
+    missing = [n for n in names if n not in df.columns]
+    df = df.with_columns([pl.lit(None, pl.String).alias(n) for n in missing])
+    # The raw text is rebuilt from the fields only for rows that end in quarantine.
+    return df.select(*names, pl.int_range(2, df.height + 2, dtype=pl.Int64).alias(LINE_COL),
+                     pl.lit(None, pl.String).alias(RAW_COL), parse_error.alias(PARSE_ERROR_COL))
+
+
+def _csv_slow(path: Path, contract: FeedContract) -> pl.DataFrame:
+    names = contract.field_names
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    cols: dict[str, list] = {n: [] for n in names}
+    numbers, raws, errors = [], [], []
+    for i, row in enumerate(body, start=2):
+        ok = len(row) == len(header)
+        record = dict(zip(header, row)) if ok else {}
+        for n in names:
+            value = record.get(n)
+            cols[n].append(value if value != "" else None)
+        numbers.append(i)
+        raws.append(",".join(row))
+        errors.append(None if ok else f"CSV row has {len(row)} fields, header has {len(header)}")
+    cols.update({LINE_COL: numbers, RAW_COL: raws, PARSE_ERROR_COL: errors})
+    return _frame(cols, contract)
+
+
+def read_landing_file(file: LandingFile, contract: FeedContract) -> pl.DataFrame:
+    reader = read_jsonl if file.path.suffix == ".jsonl" else read_csv
+    return reader(file.path, contract).with_columns(pl.lit(file.relative).alias(FILE_COL))
+
+
+def archive(file: LandingFile, archive_root: Path) -> Path:
+    """Move an ingested file out of landing; its mtime marks when retention starts."""
+    target = archive_root / file.relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(file.path), target)
+    os.utime(target)
+    return target
+
+
+def purge_archive(archive_root: Path, retention_days: int, now: float | None = None) -> int:
+    """Delete archived landing files older than the retention period; returns how many."""
+    cutoff = (now or time.time()) - retention_days * 86_400
+    removed = 0
+    if archive_root.exists():
+        for path in archive_root.rglob("*"):
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed

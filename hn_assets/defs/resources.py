@@ -1,0 +1,49 @@
+"""Resources: one per external system the assets touch (ARCHITECTURE.md §3).
+
+Defaults come from `settings`, so the embedded set-up needs no configuration; production swaps
+paths and options here (e.g. an `s3://` lake root with storage options), not in asset code.
+"""
+
+
+from pathlib import Path
+
+import dagster as dg
+
+from hn_assets.defs.ingest.bronze import DeltaLake
+from hn_assets.defs.ingest.privacy import Pseudonymiser
+from hn_assets.settings import Settings, get_settings
+
+
+class LakehouseResource(dg.ConfigurableResource):
+    """Landing zone, archive and the bronze Delta lake."""
+
+    landing_root: str
+    archive_root: str
+    bronze_root: str
+    landing_retention_days: int = 7
+    storage_options: dict[str, str] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "LakehouseResource":
+        return cls(landing_root=str(settings.landing_dir), archive_root=str(settings.archive_dir),
+                   bronze_root=str(settings.bronze_dir), landing_retention_days=settings.landing_retention_days)
+
+    @property
+    def landing(self) -> Path:
+        return Path(self.landing_root)
+
+    @property
+    def archive(self) -> Path:
+        return Path(self.archive_root)
+
+    def delta(self) -> DeltaLake:
+        return DeltaLake(self.bronze_root, self.storage_options or None)
+
+    def pseudonymiser(self) -> Pseudonymiser:
+        # The key is read at run time from HN_PSEUDONYM_KEY or HN_HOME/secrets, never from config.
+        return Pseudonymiser(get_settings().pseudonym_key)
+
+
+def default_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
+    settings = settings or get_settings()
+    return {"lakehouse": LakehouseResource.from_settings(settings)}
