@@ -118,13 +118,19 @@ def session_events(ctx: DayContext, v: Visitor, plan: SessionPlan, start_ms: int
             steps.append(("product_view", t, rng.choice(ctx.catalogue), None))
         return steps
     logit_gap = math.log(plan.p0 / (1 - plan.p0)) - ctx.cfg.base_logit
-    eng = sigmoid(logit_gap - 1.0 + rng.gauss(0, 0.9)) + (0.22 if plan.buy else 0.0)
+    eng = sigmoid(logit_gap - 1.5 + rng.gauss(0, 0.5)) + (0.4 if plan.buy else 0.0)
     eng = min(1.0, eng)
     n_steps = 1 + min(60, int(rng.expovariate(1.0 / (1.5 + 9 * eng))))
     t = start_ms
-    steps = [("page_view", t, None, "offer" if plan.offered else "home")]
+    if rng.random() < 0.7 * eng and not plan.offered:
+        # Decided visitors often arrive on a product page (a link from search, an ad or an email).
+        first = pick_product(ctx, v, rng)
+        steps = [("product_view", t, first, None)]
+    else:
+        first = None
+        steps = [("page_view", t, None, "offer" if plan.offered else rng.choice(("home", "home", "category", "deals")))]
     cart: list = []
-    last = None
+    last = first
     p_view, p_search = 0.40 + 0.12 * eng, 0.14
     p_cart = 0.015 + 0.10 * eng + (0.04 if plan.buy else 0.0)
     dwell_mu = math.log(10 + 30 * eng)

@@ -24,7 +24,7 @@ class SimulationConfig:
     offer_share: float = 0.10           # sessions shown a discount offer (the store's current policy: random)
     offer_discount_pct: float = 10.0
     offer_uplift_logit: float = 0.6     # true effect of an offer on purchase log-odds, scaled by price sensitivity
-    base_logit: float = -4.8            # tunes conversion to ~2-4 %
+    base_logit: float = -5.0            # tunes conversion to ~2-4 %
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:

@@ -83,7 +83,7 @@ def new_customer(index: int, signup: date, rng: random.Random, *, young_mobile: 
         consent_analytics=rng.random() < 0.82,
         consent_personalization=rng.random() < 0.6,
         consent_marketing=rng.random() < 0.4,
-        propensity=rng.gauss(-0.6 if young_mobile else 0.0, 0.9),
+        propensity=rng.gauss(-0.6 if young_mobile else 0.0, 1.2),
         price_sensitivity=rng.betavariate(4, 2) if young_mobile else rng.betavariate(2, 3),
         visit_rate=rng.paretovariate(2.0),
         favourite_category=rng.choice(categories) if categories else None,
