@@ -37,8 +37,11 @@ class DeltaLake:
         return {a for a in app_ids if dt.transaction_version(a) is not None}
 
     def append(self, table: str, df: pl.DataFrame, app_ids: list[str]) -> None:
-        """One atomic commit: the rows and the ids of the landing files they came from."""
-        if df.is_empty():
+        """One atomic commit: the rows and the ids of the landing files they came from.
+
+        A batch with no rows still commits, so the table records that it has taken those files.
+        """
+        if df.is_empty() and not app_ids:
             return
         df.write_delta(
             self.uri(table), mode="append", storage_options=self.storage_options,

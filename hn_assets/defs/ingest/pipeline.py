@@ -37,14 +37,13 @@ def _quarantine_rows(rejected: pl.DataFrame, contract: FeedContract, pseudonymis
                      ingested_at: datetime, batch_id: str) -> pl.DataFrame:
     as_json = pl.struct(list(contract.field_names)).struct.json_encode()
     raw = rejected.select(pl.coalesce(pl.col(RAW_COL), as_json)).to_series()
-    masked = [mask_raw(r, contract, pseudonymiser) for r in raw.to_list()]
-    return pl.DataFrame({
-        "feed": [contract.name] * rejected.height,
-        "source_file": rejected[FILE_COL],
-        "line_number": rejected[LINE_COL],
-        "reason": rejected[REASON_COL],
-        "raw_record": pl.Series(masked, dtype=pl.String),
-    }).with_columns(pl.lit(ingested_at).alias("_ingested_at"), pl.lit(batch_id).alias("_batch_id"),
+    masked = pl.Series("raw_record", [mask_raw(r, contract, pseudonymiser) for r in raw.to_list()], pl.String)
+    return rejected.select(
+        pl.lit(contract.name, pl.String).alias("feed"),
+        pl.col(FILE_COL).alias("source_file"),
+        pl.col(LINE_COL).alias("line_number"),
+        pl.col(REASON_COL).alias("reason"),
+    ).with_columns(masked).with_columns(pl.lit(ingested_at).alias("_ingested_at"), pl.lit(batch_id).alias("_batch_id"),
                     pl.lit(ingested_at.date()).alias(PARTITION_COLUMN))
 
 

@@ -1,0 +1,35 @@
+"""The bronze layer through Dagster: materialisation, metadata, checks and the landing sensor."""
+
+import dagster as dg
+import pytest
+
+from hn_assets.contracts import FEEDS
+from hn_assets.defs.automation import landing_files_sensor
+from hn_assets.defs.ingest.assets import QUARANTINE_KEY, bronze_ingest, bronze_key, landing_sources
+from hn_assets.defs.resources import default_resources
+
+pytestmark = pytest.mark.e2e
+
+
+def test_materialising_bronze_records_counts_schema_and_passing_checks(landed_store):
+    result = dg.materialize([*landing_sources, bronze_ingest], resources=default_resources())
+    assert result.success
+    materialised = {e.asset_key: e.event_specific_data.materialization.metadata
+                    for e in result.get_asset_materialization_events()}
+    assert set(materialised) == {bronze_key(f) for f in FEEDS} | {QUARANTINE_KEY}
+    clicks = materialised[bronze_key("clickstream_events")]
+    assert clicks["dagster/row_count"].value == clicks["new_rows"].value > 0
+    assert clicks["landed"].value == clicks["new_rows"].value + clicks["quarantined"].value
+    assert "visitor_id" in [c.name for c in clicks["dagster/column_schema"].schema.columns]
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == len(FEEDS) and all(c.passed for c in checks)
+
+
+def test_landing_sensor_requests_the_feeds_with_new_files_once(landed_store):
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources=default_resources())
+        request = landing_files_sensor(context)
+        assert isinstance(request, dg.RunRequest)
+        assert set(request.asset_selection) == {bronze_key(f) for f in FEEDS} | {QUARANTINE_KEY}
+        again = dg.build_sensor_context(instance=instance, cursor=context.cursor, resources=default_resources())
+        assert isinstance(landing_files_sensor(again), dg.SkipReason)
