@@ -85,21 +85,38 @@ def _jsonl_slow(lines: list[bytes], numbers: list[int], contract: FeedContract) 
     return _frame(cols, contract)
 
 
-def read_jsonl(path: Path, contract: FeedContract) -> pl.DataFrame:
-    data = path.read_bytes()
-    raw_lines = data.split(b"\n")
-    numbered = [(i + 1, line.rstrip(b"\r")) for i, line in enumerate(raw_lines) if line.strip()]
-    numbers = [n for n, _ in numbered]
-    lines = [line for _, line in numbered]
-    try:
-        df = pl.read_ndjson(io.BytesIO(b"\n".join(lines)), schema={n: pl.String for n in contract.field_names})
-        if df.height != len(lines):
-            raise ValueError("line count mismatch")
-    except Exception:  # noqa: BLE001 - any decode problem: fall back to line-by-line parsing
-        return _jsonl_slow(lines, numbers, contract)
+def _jsonl_fast(lines: list[bytes], numbers: list[int], contract: FeedContract) -> pl.DataFrame:
+    df = pl.read_ndjson(io.BytesIO(b"\n".join(lines)), schema={n: pl.String for n in contract.field_names})
+    if df.height != len(lines):
+        raise ValueError("line count mismatch")
     return df.with_columns(pl.Series(LINE_COL, numbers, pl.Int64),
                            pl.Series(RAW_COL, lines, pl.Binary).cast(pl.String, strict=False),
                            pl.lit(None, pl.String).alias(PARSE_ERROR_COL))
+
+
+def _is_object(line: bytes) -> bool:
+    try:
+        return isinstance(orjson.loads(line), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def read_jsonl(path: Path, contract: FeedContract) -> pl.DataFrame:
+    """Vectorised read; on a bad line, only the lines that do not parse take the slow path."""
+    numbered = [(i + 1, line.rstrip(b"\r")) for i, line in enumerate(path.read_bytes().split(b"\n")) if line.strip()]
+    numbers, lines = [n for n, _ in numbered], [line for _, line in numbered]
+    try:
+        return _jsonl_fast(lines, numbers, contract)
+    except Exception:  # noqa: BLE001 - some line does not decode: separate the good from the bad
+        pass
+    good = [_is_object(line) for line in lines]
+    pick = lambda items, keep: [x for x, g in zip(items, good) if g is keep]  # noqa: E731
+    try:
+        ok = _jsonl_fast(pick(lines, True), pick(numbers, True), contract)
+    except Exception:  # noqa: BLE001 - e.g. nested values where text is expected: fully line by line
+        return _jsonl_slow(lines, numbers, contract)
+    bad = _jsonl_slow(pick(lines, False), pick(numbers, False), contract)
+    return pl.concat([ok, bad]).sort(LINE_COL)
 
 
 def read_csv(path: Path, contract: FeedContract) -> pl.DataFrame:

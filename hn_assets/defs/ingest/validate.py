@@ -52,8 +52,12 @@ def typed(field: Field) -> pl.Expr:
     return expr.alias(field.name)
 
 
+def _typed_name(field: Field) -> str:
+    return f"__typed_{field.name}"
+
+
 def _checks(field: Field) -> list[pl.Expr]:
-    raw, value = pl.col(field.name), typed(field)
+    raw, value = pl.col(field.name), pl.col(_typed_name(field))
     present = raw.is_not_null() & (raw.str.strip_chars() != "")
     checks = [pl.when(present & value.is_null()).then(pl.lit(f"{field.name}: not a valid {field.type}"))]
     if field.required:
@@ -75,15 +79,20 @@ def _checks(field: Field) -> list[pl.Expr]:
 
 
 def validate(raw: pl.DataFrame, contract: FeedContract) -> pl.DataFrame:
-    """Adds `_reason` (null when the row keeps its contract) and casts valid fields to their types."""
+    """Adds `_reason` (null when the row keeps its contract) and the typed value of every field."""
     checks = [pl.col(PARSE_ERROR_COL)] + [c for f in contract.fields for c in _checks(f)]
     reason = pl.concat_str(checks, separator="; ", ignore_nulls=True)
-    return raw.with_columns(pl.when(reason != "").then(reason).alias(REASON_COL))
+    return (raw.lazy()
+            .with_columns([typed(f).alias(_typed_name(f)) for f in contract.fields])
+            .with_columns(pl.when(reason != "").then(reason).alias(REASON_COL))
+            .collect())
 
 
 def split(checked: pl.DataFrame, contract: FeedContract) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(accepted rows with typed contract fields, rejected rows still as text with their reason)."""
     ok = pl.col(REASON_COL).is_null()
-    accepted = checked.filter(ok).with_columns([typed(f) for f in contract.fields])
-    rejected = checked.filter(~ok)
+    typed_cols = [_typed_name(f) for f in contract.fields]
+    accepted = (checked.filter(ok).drop(contract.field_names)
+                .rename({_typed_name(f): f.name for f in contract.fields}))
+    rejected = checked.filter(~ok).drop(typed_cols)
     return accepted, rejected
