@@ -50,6 +50,12 @@ class DeltaLake:
                 "commit_properties": CommitProperties(app_transactions=[Transaction(a, 1) for a in app_ids]),
             })
 
+    def create_if_missing(self, table: str, empty: pl.DataFrame) -> None:
+        """Create an empty table with the given schema, so readers of a feed never seen find it."""
+        if self.table(table) is None:
+            empty.write_delta(self.uri(table), mode="append", storage_options=self.storage_options,
+                              delta_write_options={"partition_by": [PARTITION_COLUMN]})
+
     def read(self, table: str) -> pl.DataFrame:
         return pl.read_delta(self.uri(table), storage_options=self.storage_options)
 

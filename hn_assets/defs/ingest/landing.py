@@ -59,6 +59,11 @@ def _frame(columns: dict[str, list], contract: FeedContract) -> pl.DataFrame:
     return pl.DataFrame(columns, schema=schema)
 
 
+def empty_frame(contract: FeedContract) -> pl.DataFrame:
+    """A landing frame with no rows: gives a new bronze table its schema."""
+    return _frame({}, contract).with_columns(pl.lit(None, pl.String).alias(FILE_COL))
+
+
 def _as_text(value) -> str | None:
     if value is None or isinstance(value, str):
         return value

@@ -13,7 +13,7 @@ import polars as pl
 from hn_assets.contracts import FEEDS, QUARANTINE_TABLE, FeedContract
 from hn_assets.defs.ingest.bronze import PARTITION_COLUMN, DeltaLake
 from hn_assets.defs.ingest.landing import (FILE_COL, LINE_COL, RAW_COL, LandingFile, archive,
-                                           read_landing_file)
+                                           empty_frame, read_landing_file)
 from hn_assets.defs.ingest.privacy import Pseudonymiser, apply_privacy, mask_raw
 from hn_assets.defs.ingest.validate import REASON_COL, split, validate
 
@@ -56,6 +56,13 @@ def _bronze_rows(accepted: pl.DataFrame, contract: FeedContract, pseudonymiser: 
     return rows.with_columns(pl.lit(ingested_at).alias("_ingested_at"), pl.lit(batch_id).alias("_batch_id"))
 
 
+def _create_empty_tables(contract: FeedContract, lake: DeltaLake, pseudonymiser: Pseudonymiser,
+                         ingested_at: datetime, batch_id: str) -> None:
+    accepted, rejected = split(validate(empty_frame(contract), contract), contract)
+    lake.create_if_missing(contract.bronze_table, _bronze_rows(accepted, contract, pseudonymiser, ingested_at, batch_id))
+    lake.create_if_missing(QUARANTINE_TABLE, _quarantine_rows(rejected, contract, pseudonymiser, ingested_at, batch_id))
+
+
 def ingest_feed(feed: str, files: list[LandingFile], lake: DeltaLake, pseudonymiser: Pseudonymiser,
                 archive_root: Path | None = None, batch_id: str | None = None) -> FeedReport:
     """Take `files` into `bronze_<feed>` and `bronze_quarantine`, each in one Delta commit.
@@ -65,10 +72,11 @@ def ingest_feed(feed: str, files: list[LandingFile], lake: DeltaLake, pseudonymi
     """
     contract = FEEDS[feed]
     report = FeedReport(feed, files=len(files))
-    if not files:
-        return report
     batch_id = batch_id or uuid.uuid4().hex[:12]
     ingested_at = datetime.now(timezone.utc)
+    if not files:
+        _create_empty_tables(contract, lake, pseudonymiser, ingested_at, batch_id)
+        return report
     ids = [f.app_id for f in files]
     in_bronze = lake.committed_ids(contract.bronze_table, ids)
     in_quarantine = lake.committed_ids(QUARANTINE_TABLE, ids)

@@ -1,0 +1,36 @@
+{{ config(materialized='external', location=gold_path('fct_sessions')) }}
+
+-- One row per session, labelled `purchased` (the session contains a purchase).
+select
+    session_key,
+    visitor_id,
+    user_id,
+    client_session_id,
+    session_number,
+    session_start,
+    session_end,
+    duration_seconds,
+    n_events,
+    page_views,
+    searches,
+    product_views,
+    distinct_products_viewed,
+    cart_adds,
+    cart_removes,
+    checkouts,
+    purchase_events,
+    device,
+    channel,
+    country,
+    timezone,
+    local_start,
+    local_hour,
+    local_weekday,
+    is_weekend,
+    local_date,
+    user_id is null as is_anonymous,
+    is_returning_visitor,
+    is_bot,
+    source,
+    purchased
+from {{ ref('int_sessions') }}

@@ -1,0 +1,40 @@
+{{ config(materialized='incremental', unique_key='event_id', incremental_strategy='delete+insert') }}
+
+-- Typed, deduplicated clickstream: one row per event id (the first copy ingested wins).
+with source as (
+    select * from {{ source('bronze', 'bronze_clickstream_events') }}
+    where {{ new_rows_filter() }}
+),
+
+deduplicated as (
+    select * from source
+    qualify row_number() over (partition by event_id order by _ingested_at, _source_file) = 1
+)
+
+select
+    event_id,
+    event_type,
+    event_timestamp,
+    event_date,
+    visitor_id,
+    client_session_id,
+    user_id,
+    analytics_consent,
+    product_id,
+    category,
+    brand,
+    price,
+    search_query,
+    page_type,
+    order_id,
+    device,
+    channel,
+    country,
+    timezone,
+    source,
+    schema_version,
+    _ingested_at
+from deduplicated
+{% if is_incremental() and var('backfill_start', none) is none %}
+where event_id not in (select event_id from {{ this }})
+{% endif %}

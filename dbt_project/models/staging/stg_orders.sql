@@ -1,0 +1,14 @@
+select
+    order_id,
+    customer_id as user_id,
+    order_timestamp,
+    event_date as order_date,
+    order_channel,
+    store_id,
+    payment_type,
+    currency,
+    discount_amount,
+    total_amount,
+    source
+from {{ source('bronze', 'bronze_orders') }}
+qualify row_number() over (partition by order_id order by _ingested_at, _source_file) = 1
