@@ -1,0 +1,1 @@
+"""Silver and gold: the dbt project as Dagster assets (dagster-dbt)."""

@@ -1,0 +1,51 @@
+"""Every dbt model, seed and test as Dagster assets and asset checks."""
+
+import json
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from hn_assets.defs.transform.project import HNDbtTranslator, dbt_project
+from hn_assets.defs.warehouse import table_profiles
+from hn_assets.settings import get_settings
+
+DUCKDB_POOL = "duckdb_warehouse"  # one writer per DuckDB file: everything touching it shares this pool
+
+
+class DbtBuildConfig(dg.Config):
+    """How a run builds the models (defaults: the incremental daily path)."""
+
+    full_refresh: bool = False
+    backfill_start: str | None = None   # YYYY-MM-DD: reprocess the events of this date range only
+    backfill_end: str | None = None
+
+
+def build_args(config: DbtBuildConfig) -> list[str]:
+    args = ["build"]
+    if config.full_refresh:
+        args.append("--full-refresh")
+    if config.backfill_start:
+        dates = {"backfill_start": config.backfill_start, "backfill_end": config.backfill_end or config.backfill_start}
+        args += ["--vars", json.dumps(dates)]
+    return args
+
+
+def _with_profile(event, profiles: dict):
+    """Adds row count and column schema (read once, after dbt has released the file)."""
+    # dagster-dbt names each output after its (one-part) asset key, i.e. the model name.
+    profile = profiles.get(event.output_name) if isinstance(event, dg.Output) else None
+    if profile is None:
+        return event
+    schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in profile["columns"]])
+    return event.with_metadata({**event.metadata, "dagster/row_count": profile["rows"],
+                                "dagster/column_schema": schema})
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=HNDbtTranslator(),
+            pool=DUCKDB_POOL, name="hn_dbt_models")
+def hn_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+    events = list(dbt.cli(build_args(config), context=context).stream())
+    names = {key.path[-1] for key in context.selected_asset_keys}
+    profiles = table_profiles(get_settings().warehouse_path, names)
+    for event in events:
+        yield _with_profile(event, profiles)

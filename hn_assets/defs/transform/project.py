@@ -1,0 +1,56 @@
+"""The dbt project, its manifest and how its nodes appear in Dagster."""
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Mapping
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject
+
+from hn_assets.settings import REPO_ROOT
+
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+dbt_project.prepare_if_dev()  # under `dagster dev` only; make targets and CI run `dbt parse`
+
+# staging/intermediate -> silver, marts -> gold (ARCHITECTURE.md §2)
+LAYER_OF_FOLDER = {"staging": "silver", "intermediate": "silver", "marts": "gold"}
+LAYER_OWNERS = {"silver": ["team:analytics-engineering"], "gold": ["team:analytics-engineering", "team:ml"]}
+# The daily batch starts at 02:00 UTC and must have landed by 03:00 UTC, every day.
+DAILY_BATCH_DEADLINE = dg.FreshnessPolicy.cron(deadline_cron="0 3 * * *", lower_bound_delta=timedelta(hours=24),
+                                               timezone="UTC")
+LAYER_FRESHNESS = {"silver": DAILY_BATCH_DEADLINE, "gold": DAILY_BATCH_DEADLINE}
+
+
+def dbt_executable() -> str:
+    """The venv's dbt, so it works without an activated environment."""
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+class HNDbtTranslator(DagsterDbtTranslator):
+    def __init__(self) -> None:
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_code_references=True))
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        # Models are keyed by their name (fct_sessions); sources map to bronze keys via meta.
+        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            return dg.AssetKey(dbt_resource_props["name"])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        return LAYER_OF_FOLDER.get(fqn[1]) if len(fqn) > 2 else None
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
+        return LAYER_OWNERS.get(self.get_group_name(dbt_resource_props) or "")
+
+    def get_asset_spec(self, manifest, unique_id, project) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        policy = LAYER_FRESHNESS.get(spec.group_name or "")
+        return spec.replace_attributes(freshness_policy=policy) if policy else spec
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable())

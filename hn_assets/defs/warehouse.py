@@ -1,0 +1,36 @@
+"""Short-lived, read-only access to the DuckDB warehouse (dbt is its only writer)."""
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+
+@contextmanager
+def read_only(path: Path, memory_limit: str = "1GB"):
+    """A read-only connection held as briefly as possible: any open handle blocks dbt's writes."""
+    connection = duckdb.connect(str(path), read_only=True, config={"memory_limit": memory_limit})
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def table_profiles(path: Path, names: set[str]) -> dict[str, dict]:
+    """Row count and column types of each named silver/gold relation."""
+    if not path.exists():
+        return {}
+    profiles: dict[str, dict] = {}
+    with read_only(path) as con:
+        relations = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema in ('silver', 'gold')").fetchall()
+        for schema, name in relations:
+            if name not in names:
+                continue
+            columns = con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = ? and table_name = ? order by ordinal_position", [schema, name]).fetchall()
+            rows = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+            profiles[name] = {"rows": rows, "columns": columns}
+    return profiles
