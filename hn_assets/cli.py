@@ -28,6 +28,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from hn_assets.simulator import SimulationConfig, simulate
 
     settings = get_settings()
+    settings.ensure_dirs()
     cfg = SimulationConfig(seed=args.seed, start_date=args.start_date, days=args.days, users=args.users,
                            products=args.products, sessions_per_day=args.sessions_per_day,
                            scenario=args.scenario, drift_start_day=args.drift_start_day,
@@ -44,6 +45,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     from hn_assets.adapters import ADAPTERS
 
     settings = get_settings()
+    settings.ensure_dirs()
     path = Path(args.path)
     if not path.is_file():
         print(f"hn load: no such file: {path}", file=sys.stderr)

@@ -31,6 +31,6 @@ def table_profiles(path: Path, names: set[str]) -> dict[str, dict]:
             columns = con.execute(
                 "select column_name, data_type from information_schema.columns "
                 "where table_schema = ? and table_name = ? order by ordinal_position", [schema, name]).fetchall()
-            rows = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+            rows = con.execute(f'select count(*) from "{schema}"."{name}"').fetchall()[0][0]
             profiles[name] = {"rows": rows, "columns": columns}
     return profiles

@@ -14,6 +14,7 @@ from hn_assets.contracts import FEEDS, QUARANTINE_TABLE, FeedContract
 from hn_assets.defs.ingest.landing import discover, purge_archive
 from hn_assets.defs.ingest.pipeline import FeedReport, ingest_feed
 from hn_assets.defs.resources import LakehouseResource
+from hn_assets.settings import get_settings
 
 OWNER = "team:data-platform"
 BRONZE_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30), warn_window=timedelta(hours=26))
@@ -101,6 +102,7 @@ def _feed_metadata(report: FeedReport, stats: dict) -> dict:
 @dg.multi_asset(specs=[*_bronze_specs, _quarantine_spec], check_specs=_balance_checks, can_subset=True,
                 name="bronze_ingest", description="Landing files -> bronze Delta tables + quarantine.")
 def bronze_ingest(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
+    get_settings().ensure_dirs()  # the HN_HOME layout (lake/gold must exist before dbt exports to it)
     lake, pseudonymiser = lakehouse.delta(), lakehouse.pseudonymiser()
     quarantined = {}
     for feed in FEEDS:

@@ -25,9 +25,14 @@ def build_args(config: DbtBuildConfig) -> list[str]:
     if config.full_refresh:
         args.append("--full-refresh")
     if config.backfill_start:
-        dates = {"backfill_start": config.backfill_start, "backfill_end": config.backfill_end or config.backfill_start}
-        args += ["--vars", json.dumps(dates)]
+        args += backfill_args(config.backfill_start, config.backfill_end or config.backfill_start)
     return args
+
+
+def backfill_args(start: str, end: str) -> list[str]:
+    """Reprocess the events of [start, end]; unit tests are skipped (their fixtures have no dates)."""
+    return ["--vars", json.dumps({"backfill_start": start, "backfill_end": end}),
+            "--exclude-resource-type", "unit_test"]
 
 
 def _with_profile(event, profiles: dict):
