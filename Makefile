@@ -28,7 +28,13 @@ $(BIN)/.installed: pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
-install: $(BIN)/.installed
+MANIFEST := dbt_project/target/manifest.json
+$(MANIFEST): $(BIN)/.installed dbt_project/dbt_project.yml $(shell find dbt_project/models dbt_project/macros -type f 2>/dev/null)
+	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet
+
+# The environment, the HN_HOME layout with DAGSTER_HOME/dagster.yaml, and the dbt manifest
+# that the Dagster code location is built from.
+install: $(BIN)/.installed $(MANIFEST)
 	@$(BIN)/hn env >/dev/null
 
 demo: install

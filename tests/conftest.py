@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,15 @@ from hn_assets.simulator import SimulationConfig, simulate
 REPO = Path(__file__).resolve().parent.parent
 REAL_DATA = REPO.parent / "shared" / "data" / "real"
 SMALL_STORE = SimulationConfig(seed=7, days=4, users=250, products=40, sessions_per_day=180, dirty_rate=0.05)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_manifest() -> None:
+    """The Dagster code location is built from dbt's manifest: parse once if it is missing."""
+    from hn_assets.defs.transform.project import DBT_PROJECT_DIR, dbt_executable
+
+    if not (DBT_PROJECT_DIR / "target" / "manifest.json").exists():
+        subprocess.run([dbt_executable(), "parse", "--profiles-dir", ".", "--quiet"], cwd=DBT_PROJECT_DIR, check=True)
 
 
 @pytest.fixture

@@ -33,3 +33,20 @@ def test_landing_sensor_requests_the_feeds_with_new_files_once(landed_store):
         assert set(request.asset_selection) == {bronze_key(f) for f in FEEDS} | {QUARANTINE_KEY}
         again = dg.build_sensor_context(instance=instance, cursor=context.cursor, resources=default_resources())
         assert isinstance(landing_files_sensor(again), dg.SkipReason)
+
+
+def test_daily_batch_builds_bronze_silver_gold_with_passing_checks(landed_store):
+    from hn_assets.definitions import defs
+
+    with dg.instance_for_test() as instance:
+        result = defs.get_job_def("daily_batch").execute_in_process(instance=instance)
+    assert result.success
+    materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"bronze_clickstream_events", "stg_clickstream_events", "int_sessions", "fct_sessions",
+            "fct_session_snapshots", "user_features", "product_features"} <= materialised
+    checks = {(c.asset_key.to_user_string(), c.check_name): c.passed for c in result.get_asset_check_evaluations()}
+    assert checks[("fct_session_snapshots", "gx_suite")] and checks[("user_features", "gx_suite")]
+    assert all(checks.values()), [k for k, v in checks.items() if not v]
+    fct = next(e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()
+               if e.asset_key.to_user_string() == "fct_sessions")
+    assert fct["dagster/row_count"].value > 100
