@@ -26,6 +26,8 @@ class Settings:
     landing_retention_days: int = field(default_factory=lambda: int(_env("HN_LANDING_RETENTION_DAYS", "7")))
     duckdb_memory_limit: str = field(default_factory=lambda: _env("HN_DUCKDB_MEMORY_LIMIT", "4GB"))
     duckdb_threads: int = field(default_factory=lambda: int(_env("HN_DUCKDB_THREADS", "2")))
+    # Great Expectations suites validate a seeded uniform sample of at most this many rows.
+    gx_max_rows: int = field(default_factory=lambda: int(_env("HN_GX_MAX_ROWS", "250000")))
     base_currency: str = "EUR"
 
     # ---- layout under HN_HOME -------------------------------------------------

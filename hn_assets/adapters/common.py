@@ -38,15 +38,26 @@ def missing_reason(source: str, required: list[str]) -> pl.Expr:
     return pl.when(names != "").then(pl.format(f"{source} row incomplete (missing {{}})", names))
 
 
-def write_landing(frame: pl.DataFrame, source: str, source_path: Path, landing_root: Path) -> LandResult:
-    """Write the mapped rows as one CSV landing file with the contract's columns, atomically."""
+def read_source_csv(path: Path, columns: list[str], kind: str) -> pl.LazyFrame:
+    """A lazy, all-text scan of a source CSV (streamed: multi-GB logs need not fit in memory)."""
+    header = pl.read_csv(path, n_rows=0, infer_schema=False).columns
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise ValueError(f"{path} is not a {kind} file: missing columns {', '.join(missing)}")
+    return pl.scan_csv(path, infer_schema=False, truncate_ragged_lines=True)
+
+
+def write_landing(frame: pl.LazyFrame, source: str, source_path: Path, landing_root: Path) -> LandResult:
+    """Stream the mapped rows into one CSV landing file with the contract's columns, atomically."""
     out = frame.with_columns(pl.lit(SCHEMA_VERSION).alias("schema_version"), pl.lit(source).alias("source"))
-    out = out.with_columns([pl.lit(None, pl.String).alias(c) for c in CLICKSTREAM.field_names if c not in out.columns])
-    out = out.select(CLICKSTREAM.field_names)
+    present = out.collect_schema().names()
+    out = out.with_columns([pl.lit(None, pl.String).alias(c) for c in CLICKSTREAM.field_names if c not in present])
     folder = landing_root / CLICKSTREAM.name / f"source={source}"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{source_path.stem}.csv"
     tmp = folder / f".{target.name}.tmp"
-    out.write_csv(tmp)
+    out.select(CLICKSTREAM.field_names).sink_csv(tmp)
+    counts = pl.scan_csv(tmp, infer_schema=False).select(
+        pl.len().alias("rows"), pl.col("source_error").is_not_null().sum().alias("flagged")).collect()
     tmp.replace(target)
-    return LandResult(source, out.height, int(out["source_error"].is_not_null().sum()), target)
+    return LandResult(source, counts["rows"].item(), counts["flagged"].item(), target)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import polars as pl
 
-from hn_assets.adapters.common import LandResult, event_id, map_event_type, missing_reason, write_landing
+from hn_assets.adapters.common import (LandResult, event_id, map_event_type, missing_reason,
+                                      read_source_csv, write_landing)
 
 SOURCE = "rees46"
 COLUMNS = ["event_time", "event_type", "product_id", "category_id", "category_code", "brand", "price",
@@ -16,14 +17,12 @@ REQUIRED = ["event_time", "event_type", "product_id", "user_id", "user_session"]
 
 
 def land_rees46(path: Path, landing_root: Path, timezone: str = "UTC") -> LandResult:
-    raw = pl.read_csv(path, infer_schema=False, truncate_ragged_lines=True)
-    missing = [c for c in COLUMNS if c not in raw.columns]
-    if missing:
-        raise ValueError(f"{path} is not a REES46 file: missing columns {', '.join(missing)}")
+    raw = read_source_csv(path, COLUMNS, "REES46")
     frame = raw.select(
         event_id(SOURCE, COLUMNS).alias("event_id"),
         map_event_type(SOURCE, pl.col("event_type")).alias("event_type"),
-        pl.col("event_time").alias("event_timestamp"),
+        # "2019-10-01 00:00:00 UTC" -> the landing contract's canonical "2019-10-01T00:00:00Z"
+        pl.col("event_time").str.replace(r" UTC$", "Z").str.replace(" ", "T", literal=True).alias("event_timestamp"),
         pl.col("user_id").alias("visitor_id"),
         pl.col("user_id"),
         pl.col("user_session").alias("client_session_id"),

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import polars as pl
 
-from hn_assets.adapters.common import LandResult, event_id, map_event_type, missing_reason, write_landing
+from hn_assets.adapters.common import (LandResult, event_id, map_event_type, missing_reason,
+                                      read_source_csv, write_landing)
 
 SOURCE = "retailrocket"
 COLUMNS = ["timestamp", "visitorid", "event", "itemid", "transactionid"]
@@ -15,10 +16,7 @@ REQUIRED = ["timestamp", "visitorid", "event", "itemid"]
 
 
 def land_retailrocket(path: Path, landing_root: Path, timezone: str = "UTC") -> LandResult:
-    raw = pl.read_csv(path, infer_schema=False, truncate_ragged_lines=True)
-    missing = [c for c in COLUMNS if c not in raw.columns]
-    if missing:
-        raise ValueError(f"{path} is not a RetailRocket file: missing columns {', '.join(missing)}")
+    raw = read_source_csv(path, COLUMNS, "RetailRocket")
     millis = pl.col("timestamp").str.strip_chars().cast(pl.Int64, strict=False)
     iso = pl.from_epoch(millis, time_unit="ms").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
     frame = raw.select(

@@ -4,6 +4,7 @@
 -- session starts at a visitor's first event or after more than `session_timeout_seconds` of
 -- inactivity. Key: <visitor_id>#<n>, n counting the visitor's sessions from 1.
 -- Incremental: every visitor with new or late events is rebuilt whole, so numbering stays right.
+-- The windows run over the three key columns only, then join back: sorting wide rows is slow.
 with events as (
     select * from {{ ref('stg_clickstream_events') }}
     {% if is_partial_run() %}
@@ -13,7 +14,9 @@ with events as (
 
 flagged as (
     select
-        *,
+        event_id,
+        visitor_id,
+        event_timestamp,
         case
             when lag(event_timestamp) over visitor_timeline is null then 1
             when epoch_ms(event_timestamp) - epoch_ms(lag(event_timestamp) over visitor_timeline)
@@ -32,11 +35,17 @@ numbered as (
             rows between unbounded preceding and current row
         ) as session_number
     from flagged
+),
+
+positioned as (
+    select
+        event_id,
+        visitor_id || '#' || session_number as session_key,
+        session_number,
+        row_number() over (partition by visitor_id, session_number order by event_timestamp, event_id) as event_index
+    from numbered
 )
 
-select
-    visitor_id || '#' || session_number as session_key,
-    session_number,
-    row_number() over (partition by visitor_id, session_number order by event_timestamp, event_id) as event_index,
-    * exclude (starts_session, session_number)
-from numbered
+select positioned.session_key, positioned.session_number, positioned.event_index, events.*
+from events
+inner join positioned using (event_id)

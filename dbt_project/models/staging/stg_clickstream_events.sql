@@ -1,13 +1,23 @@
 {{ config(materialized='incremental', unique_key='event_id', incremental_strategy='delete+insert') }}
 
--- Typed, deduplicated clickstream: one row per event id (the first copy ingested wins).
+-- Typed, deduplicated clickstream: one row per event id (a duplicate id or an exact duplicate
+-- row appears once; the first copy ingested wins). Duplicates are rare, so only their ids go
+-- through the window; every other row passes straight through.
 with source as (
     select * from {{ source('bronze', 'bronze_clickstream_events') }}
     where {{ new_rows_filter() }}
 ),
 
+duplicated_ids as (
+    select event_id from source group by event_id having count(*) > 1
+),
+
 deduplicated as (
     select * from source
+    where event_id not in (select event_id from duplicated_ids)
+    union all
+    select * from source
+    where event_id in (select event_id from duplicated_ids)
     qualify row_number() over (partition by event_id order by _ingested_at, _source_file) = 1
 )
 

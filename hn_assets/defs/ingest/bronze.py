@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Iterator
+
 import polars as pl
-from deltalake import CommitProperties, DeltaTable, Transaction
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 PARTITION_COLUMN = "event_date"
+# Streaming writes keep a writer open per partition: small row groups and files bound the memory.
+STREAM_WRITER = WriterProperties(max_row_group_size=131_072)
+STREAM_TARGET_FILE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -49,6 +55,28 @@ class DeltaLake:
                 "partition_by": [PARTITION_COLUMN], "schema_mode": "merge",
                 "commit_properties": CommitProperties(app_transactions=[Transaction(a, 1) for a in app_ids]),
             })
+
+    def append_stream(self, table: str, frames: Iterator[pl.DataFrame], app_ids: list[str]) -> int:
+        """Like `append`, for data that comes in batches: still one atomic commit. Returns rows written."""
+        iterator = iter(frames)
+        first = next(iterator, None)
+        if first is None:
+            return 0
+        arrow_first = first.to_arrow(compat_level=pl.CompatLevel.oldest())
+        schema, written = arrow_first.schema, [first.height]
+
+        def batches():
+            yield from arrow_first.to_batches()
+            for frame in iterator:
+                written.append(frame.height)
+                yield from frame.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(schema).to_batches()
+
+        write_deltalake(
+            self.uri(table), pa.RecordBatchReader.from_batches(schema, batches()), mode="append",
+            partition_by=[PARTITION_COLUMN], schema_mode="merge", storage_options=self.storage_options,
+            writer_properties=STREAM_WRITER, target_file_size=STREAM_TARGET_FILE_BYTES,
+            commit_properties=CommitProperties(app_transactions=[Transaction(a, 1) for a in app_ids]))
+        return sum(written)
 
     def create_if_missing(self, table: str, empty: pl.DataFrame) -> None:
         """Create an empty table with the given schema, so readers of a feed never seen find it."""

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Iterator
 
 import orjson
 import polars as pl
@@ -124,18 +125,39 @@ def read_jsonl(path: Path, contract: FeedContract) -> pl.DataFrame:
     return pl.concat([ok, bad]).sort(LINE_COL)
 
 
-def read_csv(path: Path, contract: FeedContract) -> pl.DataFrame:
+def _csv_frame(batch: pl.DataFrame, contract: FeedContract, first_line: int) -> pl.DataFrame:
     names = contract.field_names
-    try:
-        df = pl.read_csv(path, infer_schema=False)
-        parse_error = pl.lit(None, pl.String)
-    except Exception:  # noqa: BLE001 - ragged or broken CSV: the csv module tells row by row
-        return _csv_slow(path, contract)
-    missing = [n for n in names if n not in df.columns]
-    df = df.with_columns([pl.lit(None, pl.String).alias(n) for n in missing])
+    batch = batch.with_columns([pl.lit(None, pl.String).alias(n) for n in names if n not in batch.columns])
     # The raw text is rebuilt from the fields only for rows that end in quarantine.
-    return df.select(*names, pl.int_range(2, df.height + 2, dtype=pl.Int64).alias(LINE_COL),
-                     pl.lit(None, pl.String).alias(RAW_COL), parse_error.alias(PARSE_ERROR_COL))
+    return batch.select(*names, pl.int_range(first_line, first_line + batch.height, dtype=pl.Int64).alias(LINE_COL),
+                        pl.lit(None, pl.String).alias(RAW_COL), pl.lit(None, pl.String).alias(PARSE_ERROR_COL))
+
+
+def read_csv_batches(path: Path, contract: FeedContract, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """Streams a CSV in batches of `batch_rows` (bounded memory for multi-GB landing files).
+
+    A file polars cannot parse at all takes the row-by-row path; one that breaks after some
+    batches were taken fails the ingest of its feed (no commit happens) with the file named.
+    """
+    batches = iter(pl.scan_csv(path, infer_schema=False).collect_batches(chunk_size=batch_rows))
+    try:
+        first = next(batches, None)
+    except Exception:  # noqa: BLE001 - ragged or broken CSV: the csv module tells row by row
+        yield _csv_slow(path, contract)
+        return
+    line = 2
+    try:
+        for batch in _chain(first, batches):
+            yield _csv_frame(batch, contract, line)
+            line += batch.height
+    except pl.exceptions.PolarsError as exc:
+        raise ValueError(f"landing file {path} breaks the CSV format after line {line}: {exc}") from exc
+
+
+def _chain(first: pl.DataFrame | None, rest: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    if first is not None:
+        yield first
+    yield from rest
 
 
 def _csv_slow(path: Path, contract: FeedContract) -> pl.DataFrame:
@@ -158,9 +180,12 @@ def _csv_slow(path: Path, contract: FeedContract) -> pl.DataFrame:
     return _frame(cols, contract)
 
 
-def read_landing_file(file: LandingFile, contract: FeedContract) -> pl.DataFrame:
-    reader = read_jsonl if file.path.suffix == ".jsonl" else read_csv
-    return reader(file.path, contract).with_columns(pl.lit(file.relative).alias(FILE_COL))
+def read_landing_batches(file: LandingFile, contract: FeedContract, batch_rows: int = 250_000) -> Iterator[pl.DataFrame]:
+    """The file's records as all-text frames (with line numbers), in batches for large CSVs."""
+    frames = ([read_jsonl(file.path, contract)] if file.path.suffix == ".jsonl"
+              else read_csv_batches(file.path, contract, batch_rows))
+    for frame in frames:
+        yield frame.with_columns(pl.lit(file.relative).alias(FILE_COL))
 
 
 def archive(file: LandingFile, archive_root: Path) -> Path:

@@ -13,9 +13,9 @@ import polars as pl
 from hn_assets.contracts import FEEDS, QUARANTINE_TABLE, FeedContract
 from hn_assets.defs.ingest.bronze import PARTITION_COLUMN, DeltaLake
 from hn_assets.defs.ingest.landing import (FILE_COL, LINE_COL, RAW_COL, LandingFile, archive,
-                                           empty_frame, read_landing_file)
+                                           empty_frame, read_landing_batches)
 from hn_assets.defs.ingest.privacy import Pseudonymiser, apply_privacy, mask_raw
-from hn_assets.defs.ingest.validate import REASON_COL, split, validate
+from hn_assets.defs.ingest.validate import REASON_COL, check
 
 
 @dataclass
@@ -58,17 +58,20 @@ def _bronze_rows(accepted: pl.DataFrame, contract: FeedContract, pseudonymiser: 
 
 def _create_empty_tables(contract: FeedContract, lake: DeltaLake, pseudonymiser: Pseudonymiser,
                          ingested_at: datetime, batch_id: str) -> None:
-    accepted, rejected = split(validate(empty_frame(contract), contract), contract)
+    accepted, rejected = check(empty_frame(contract), contract)
     lake.create_if_missing(contract.bronze_table, _bronze_rows(accepted, contract, pseudonymiser, ingested_at, batch_id))
     lake.create_if_missing(QUARANTINE_TABLE, _quarantine_rows(rejected, contract, pseudonymiser, ingested_at, batch_id))
 
 
 def ingest_feed(feed: str, files: list[LandingFile], lake: DeltaLake, pseudonymiser: Pseudonymiser,
-                archive_root: Path | None = None, batch_id: str | None = None) -> FeedReport:
+                archive_root: Path | None = None, batch_id: str | None = None,
+                batch_rows: int = 250_000) -> FeedReport:
     """Take `files` into `bronze_<feed>` and `bronze_quarantine`, each in one Delta commit.
 
-    Files a table already holds (by content hash) are skipped for that table, so a rerun after a
-    crash completes the batch without duplicates. Ingested files move to the archive.
+    Records stream through in batches (bounded memory); rejected ones are kept aside and
+    committed after the accepted ones. Files a table already holds (by content hash) are skipped
+    for that table, so a rerun after a crash completes the batch without duplicates. Ingested
+    files move to the archive.
     """
     contract = FEEDS[feed]
     report = FeedReport(feed, files=len(files))
@@ -77,27 +80,37 @@ def ingest_feed(feed: str, files: list[LandingFile], lake: DeltaLake, pseudonymi
     if not files:
         _create_empty_tables(contract, lake, pseudonymiser, ingested_at, batch_id)
         return report
-    ids = [f.app_id for f in files]
-    in_bronze = lake.committed_ids(contract.bronze_table, ids)
-    in_quarantine = lake.committed_ids(QUARANTINE_TABLE, ids)
+    ids = {f.relative: f.app_id for f in files}
+    in_bronze = lake.committed_ids(contract.bronze_table, list(ids.values()))
+    in_quarantine = lake.committed_ids(QUARANTINE_TABLE, list(ids.values()))
     todo = [f for f in files if f.app_id not in in_bronze or f.app_id not in in_quarantine]
     report.files_already_ingested = len(files) - len(todo)
+    bronze_files = [f.relative for f in todo if f.app_id not in in_bronze]
+    quarantine_files = [f.relative for f in todo if f.app_id not in in_quarantine]
+    rejected_parts: list[pl.DataFrame] = []
+
+    def accepted_rows():
+        for file in todo:
+            for raw in read_landing_batches(file, contract, batch_rows):
+                accepted, rejected = check(raw, contract)
+                report.landed += raw.height
+                report.accepted += accepted.height
+                report.quarantined += rejected.height
+                report.reasons.update(r.split(";")[0].split(":")[0] for r in rejected[REASON_COL].to_list())
+                rejected_parts.append(rejected.filter(pl.col(FILE_COL).is_in(quarantine_files)))
+                if file.relative in bronze_files:
+                    yield _bronze_rows(accepted, contract, pseudonymiser, ingested_at, batch_id)
+
     if todo:
-        checked = validate(pl.concat([read_landing_file(f, contract) for f in todo]), contract)
-        accepted, rejected = split(checked, contract)
-        report.landed, report.accepted, report.quarantined = checked.height, accepted.height, rejected.height
-        report.reasons.update(r.split(";")[0].split(":")[0] for r in rejected[REASON_COL].to_list())
-        by_file = {f.relative: f.app_id for f in todo}
-        bronze_files = [f.relative for f in todo if f.app_id not in in_bronze]
-        lake.append(contract.bronze_table,
-                    _bronze_rows(accepted.filter(pl.col(FILE_COL).is_in(bronze_files)), contract,
-                                 pseudonymiser, ingested_at, batch_id),
-                    [by_file[r] for r in bronze_files])
-        quarantine_files = [f.relative for f in todo if f.app_id not in in_quarantine]
-        lake.append(QUARANTINE_TABLE,
-                    _quarantine_rows(rejected.filter(pl.col(FILE_COL).is_in(quarantine_files)), contract,
-                                     pseudonymiser, ingested_at, batch_id),
-                    [by_file[r] for r in quarantine_files])
+        rows = accepted_rows()
+        if bronze_files:
+            lake.append_stream(contract.bronze_table, rows, [ids[r] for r in bronze_files])
+        for _ in rows:  # files the bronze table already holds: read them for their rejected rows only
+            pass
+        rejected = pl.concat(rejected_parts) if rejected_parts else None
+        if quarantine_files and rejected is not None:
+            lake.append(QUARANTINE_TABLE, _quarantine_rows(rejected, contract, pseudonymiser, ingested_at, batch_id),
+                        [ids[r] for r in quarantine_files])
     if archive_root is not None:
         for f in files:
             archive(f, archive_root)

@@ -27,15 +27,18 @@ MASK = "***"
 class Pseudonymiser:
     def __init__(self, key: bytes):
         self._key = hashlib.sha256(key).digest()
+        self._tokens: dict[str, str] = {}  # the same id recurs across columns and batches
 
     def token(self, value: str) -> str:
         return hashlib.blake2b(value.encode(), key=self._key, digest_size=12).hexdigest()
 
     def series(self, values: pl.Series) -> pl.Series:
-        """Token per value, computed once per distinct value."""
-        distinct = values.drop_nulls().unique().to_list()
-        mapping = {v: self.token(v) for v in distinct}
-        return values.replace_strict(mapping, default=None, return_dtype=pl.String)
+        """Token per value, hashed once per distinct value."""
+        distinct = values.drop_nulls().unique()
+        tokens = self._tokens
+        mapped = [tokens.get(v) or tokens.setdefault(v, self.token(v)) for v in distinct.to_list()]
+        return values.replace_strict(distinct, pl.Series(mapped, dtype=pl.String), default=None,
+                                     return_dtype=pl.String)
 
 
 def scrub_text(expr: pl.Expr) -> pl.Expr:

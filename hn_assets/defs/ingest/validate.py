@@ -1,4 +1,10 @@
-"""Contract enforcement, vectorised: typed columns for valid rows, a reason for every other row."""
+"""Contract enforcement, vectorised: typed columns for valid rows, a reason for every other row.
+
+Hot path first: every row gets its typed values and one boolean verdict; the reason text is built
+only for the (few) rows that fail. Timestamps are parsed in the canonical landing form
+(`YYYY-MM-DDTHH:MM:SS[.fff]Z`) and only the rows that miss it take the slower parser that
+accepts offsets, a space separator or a ` UTC` suffix.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,8 @@ from hn_assets.contracts import SCHEMA_VERSION, FeedContract, Field
 from hn_assets.defs.ingest.landing import PARSE_ERROR_COL
 
 REASON_COL = "_reason"
-_TS_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%:z"
+_CANONICAL_TS = "%Y-%m-%dT%H:%M:%S%.fZ"
+_OFFSET_TS = "%Y-%m-%dT%H:%M:%S%.f%:z"
 
 
 @cache
@@ -19,18 +26,22 @@ def _timezones() -> list[str]:
     return sorted(available_timezones())
 
 
-def _timestamp(raw: pl.Expr) -> pl.Expr:
+def _typed_name(field: Field) -> str:
+    return f"__typed_{field.name}"
+
+
+def _lenient_timestamp(raw: pl.Expr) -> pl.Expr:
     """ISO 8601 with `Z`, an offset, or none (UTC), `T` or space, optional ` UTC` suffix -> UTC."""
     norm = (raw.str.strip_chars().str.replace(r" UTC$", "Z").str.replace(r"^(\d{4}-\d\d-\d\d) ", "${1}T")
             .str.replace(r"Z$", "+00:00"))
     norm = pl.when(norm.str.contains(r"[+-]\d\d:\d\d$")).then(norm).otherwise(norm + "+00:00")
-    return norm.str.to_datetime(_TS_FORMAT, strict=False, time_unit="us").dt.convert_time_zone("UTC")
+    return norm.str.to_datetime(_OFFSET_TS, strict=False, time_unit="us").dt.convert_time_zone("UTC")
 
 
-def typed(field: Field) -> pl.Expr:
+def typed(field: Field, lenient: bool = False) -> pl.Expr:
     """The field cast to its contract type; null where the text does not parse."""
     raw = pl.col(field.name)
-    text = pl.when(raw.str.strip_chars() != "").then(raw)
+    text = pl.when(raw != "").then(raw)
     match field.type:
         case "string":
             expr = text
@@ -44,7 +55,8 @@ def typed(field: Field) -> pl.Expr:
             expr = (pl.when(lowered.is_in(["true", "1"])).then(True)
                     .when(lowered.is_in(["false", "0"])).then(False).otherwise(None))
         case "timestamp":
-            expr = _timestamp(text)
+            expr = (_lenient_timestamp(text) if lenient else
+                    text.str.to_datetime(_CANONICAL_TS, strict=False, time_unit="us").dt.replace_time_zone("UTC"))
         case "date":
             expr = text.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
         case _:
@@ -52,47 +64,45 @@ def typed(field: Field) -> pl.Expr:
     return expr.alias(field.name)
 
 
-def _typed_name(field: Field) -> str:
-    return f"__typed_{field.name}"
-
-
-def _checks(field: Field) -> list[pl.Expr]:
+def _rules(field: Field) -> list[tuple[pl.Expr, pl.Expr]]:
+    """(violated?, reason) pairs for one field, on the raw text and its typed value."""
     raw, value = pl.col(field.name), pl.col(_typed_name(field))
-    present = raw.is_not_null() & (raw.str.strip_chars() != "")
-    checks = [pl.when(present & value.is_null()).then(pl.lit(f"{field.name}: not a valid {field.type}"))]
+    present = raw.is_not_null() & (raw != "")
+    rules = [(present & value.is_null(), pl.lit(f"{field.name}: not a valid {field.type}"))]
     if field.required:
-        checks.append(pl.when(~present).then(pl.lit(f"{field.name}: required")))
+        rules.append((~present, pl.lit(f"{field.name}: required")))
     if field.allowed:
-        checks.append(pl.when(value.is_not_null() & ~value.is_in(list(field.allowed)))
-                      .then(pl.format(f"{field.name}: '{{}}' not allowed", raw)))
+        rules.append((value.is_not_null() & ~value.is_in(list(field.allowed)),
+                      pl.format(f"{field.name}: '{{}}' not allowed", raw)))
     if field.minimum is not None:
-        checks.append(pl.when(value < field.minimum).then(pl.lit(f"{field.name}: below {field.minimum}")))
+        rules.append((value < field.minimum, pl.lit(f"{field.name}: below {field.minimum}")))
     if field.name == "timezone":
-        checks.append(pl.when(value.is_not_null() & ~value.is_in(_timezones()))
-                      .then(pl.format("timezone: '{}' is not an IANA zone", raw)))
+        rules.append((value.is_not_null() & ~value.is_in(_timezones()),
+                      pl.format("timezone: '{}' is not an IANA zone", raw)))
     if field.name == "schema_version":
-        checks.append(pl.when(value > SCHEMA_VERSION)
-                      .then(pl.lit(f"schema_version newer than {SCHEMA_VERSION}")))
+        rules.append((value > SCHEMA_VERSION, pl.lit(f"schema_version newer than {SCHEMA_VERSION}")))
     if field.name == "source_error":
-        checks.append(pl.when(present).then(pl.format("source: {}", raw)))
-    return checks
+        rules.append((present, pl.format("source: {}", raw)))
+    return rules
 
 
-def validate(raw: pl.DataFrame, contract: FeedContract) -> pl.DataFrame:
-    """Adds `_reason` (null when the row keeps its contract) and the typed value of every field."""
-    checks = [pl.col(PARSE_ERROR_COL)] + [c for f in contract.fields for c in _checks(f)]
-    reason = pl.concat_str(checks, separator="; ", ignore_nulls=True)
-    return (raw.lazy()
-            .with_columns([typed(f).alias(_typed_name(f)) for f in contract.fields])
-            .with_columns(pl.when(reason != "").then(reason).alias(REASON_COL))
-            .collect())
+def check(raw: pl.DataFrame, contract: FeedContract) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(accepted rows with typed contract fields, rejected rows still as text with a `_reason`)."""
+    df = raw.with_columns([typed(f).alias(_typed_name(f)) for f in contract.fields])
+    for f in contract.fields:  # second chance for timestamps in other ISO forms, only where needed
+        if f.type == "timestamp":
+            missed = pl.col(_typed_name(f)).is_null() & pl.col(f.name).is_not_null()
+            if df.select(missed.any()).item():
+                df = df.with_columns(pl.when(missed).then(typed(f, lenient=True))
+                                     .otherwise(pl.col(_typed_name(f))).alias(_typed_name(f)))
+    rules = [(pl.col(PARSE_ERROR_COL).is_not_null(), pl.col(PARSE_ERROR_COL))]
+    rules += [rule for f in contract.fields for rule in _rules(f)]
+    violated = pl.any_horizontal([cond.fill_null(False) for cond, _ in rules])
+    df = df.with_columns(violated.alias("__violated"))
 
-
-def split(checked: pl.DataFrame, contract: FeedContract) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(accepted rows with typed contract fields, rejected rows still as text with their reason)."""
-    ok = pl.col(REASON_COL).is_null()
-    typed_cols = [_typed_name(f) for f in contract.fields]
-    accepted = (checked.filter(ok).drop(contract.field_names)
+    accepted = (df.filter(~pl.col("__violated")).drop([*contract.field_names, "__violated"])
                 .rename({_typed_name(f): f.name for f in contract.fields}))
-    rejected = checked.filter(~ok).drop(typed_cols)
-    return accepted, rejected
+    rejected = df.filter(pl.col("__violated"))
+    reasons = [pl.when(cond.fill_null(False)).then(text) for cond, text in rules]
+    rejected = rejected.with_columns(pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias(REASON_COL))
+    return accepted, rejected.drop([_typed_name(f) for f in contract.fields] + ["__violated"])

@@ -60,15 +60,17 @@ def _make_check(suite: Suite):
                                 f"value ranges, allowed categories; newest {suite.time_column} within "
                                 f"{MAX_LAG_BEHIND_BRONZE_HOURS} h of bronze's newest event.")
     def _check(lakehouse: LakehouseResource) -> dg.AssetCheckResult:
-        folder = get_settings().gold_dir / suite.table
-        frame = pl.read_parquet(folder / "*.parquet")
-        passed, metadata = validate(suite, frame.to_pandas())
+        settings = get_settings()
+        frame = pl.read_parquet(settings.gold_dir / suite.table / "*.parquet")
+        # Completeness and ranges are shares: a 250k-row sample estimates them to ~0.1 %.
+        sample = frame.sample(n=settings.gx_max_rows, seed=0) if frame.height > settings.gx_max_rows else frame
+        passed, metadata = validate(suite, sample.to_pandas())
         newest, bronze_newest = frame[suite.time_column].max(), newest_bronze_event(lakehouse)
         fresh = newest is not None and bronze_newest is not None and \
             bronze_newest - newest <= timedelta(hours=MAX_LAG_BEHIND_BRONZE_HOURS)
         return dg.AssetCheckResult(
             passed=bool(passed and fresh),
-            metadata={**metadata, "rows": frame.height, "newest": str(newest), "bronze_newest": str(bronze_newest),
+            metadata={**metadata, "rows": frame.height, "validated_rows": sample.height, "newest": str(newest), "bronze_newest": str(bronze_newest),
                       "fresh": bool(fresh)})
 
     return _check
