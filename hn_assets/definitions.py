@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from hn_assets.defs.features.assets import FEATURE_ASSETS
 from hn_assets.defs.automation import bronze_job, daily_batch_job, daily_batch_schedule, landing_files_sensor
 from hn_assets.defs.ingest.assets import bronze_ingest, landing_sources
 from hn_assets.defs.quality.gx_checks import gx_checks
@@ -9,7 +10,7 @@ from hn_assets.defs.resources import default_resources
 from hn_assets.defs.transform.assets import hn_dbt_models
 
 defs = dg.Definitions(
-    assets=[*landing_sources, bronze_ingest, hn_dbt_models],
+    assets=[*landing_sources, bronze_ingest, hn_dbt_models, *FEATURE_ASSETS],
     asset_checks=gx_checks,
     jobs=[daily_batch_job, bronze_job],
     schedules=[daily_batch_schedule],

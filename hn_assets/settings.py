@@ -28,6 +28,8 @@ class Settings:
     duckdb_threads: int = field(default_factory=lambda: int(_env("HN_DUCKDB_THREADS", "2")))
     # Great Expectations suites validate a seeded uniform sample of at most this many rows.
     gx_max_rows: int = field(default_factory=lambda: int(_env("HN_GX_MAX_ROWS", "250000")))
+    online_store: str = field(default_factory=lambda: _env("HN_ONLINE_STORE", "sqlite"))  # sqlite | redis
+    redis_url: str = field(default_factory=lambda: _env("HN_REDIS_URL", "127.0.0.1:6379"))
     base_currency: str = "EUR"
 
     # ---- layout under HN_HOME -------------------------------------------------
@@ -67,6 +69,10 @@ class Settings:
     @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
+
+    @property
+    def feast_dir(self) -> Path:
+        return self.home / "feast"
 
     @property
     def reports_dir(self) -> Path:

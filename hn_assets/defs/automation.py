@@ -12,8 +12,8 @@ from hn_assets.defs.resources import LakehouseResource
 
 # The daily batch: everything from bronze up to the newest layer that exists.
 daily_batch_job = dg.define_asset_job(
-    "daily_batch", selection=dg.AssetSelection.groups("bronze", "silver", "gold"),
-    description="Landing -> bronze -> silver -> gold, the store's nightly batch.")
+    "daily_batch", selection=dg.AssetSelection.groups("bronze", "silver", "gold", "features"),
+    description="Landing -> bronze -> silver -> gold -> features, the store's nightly batch.")
 
 daily_batch_schedule = dg.ScheduleDefinition(
     name="daily_batch_0200_utc", job=daily_batch_job, cron_schedule="0 2 * * *", execution_timezone="UTC",

@@ -1,0 +1,1 @@
+"""Feast: registry, online store materialisation, point-in-time training sets."""

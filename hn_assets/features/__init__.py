@@ -1,0 +1,1 @@
+"""Feature logic shared by training and serving (no Dagster imports here)."""
