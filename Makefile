@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 export HN_HOME ?= $(CURDIR)/.hn
 export DAGSTER_HOME := $(HN_HOME)/dagster
 export DBT_PROFILES_DIR := $(CURDIR)/dbt_project
-UV := $(shell command -v uv 2>/dev/null || echo $(BIN)/uv)
+# uv from PATH, else installed from PyPI into .tools/ (outside .venv, which uv manages).
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 DAGSTER := $(BIN)/dagster
 DEMO_ARGS ?=
 
@@ -24,7 +25,7 @@ help:
 
 # The environment: uv (from PyPI when missing) installs exactly uv.lock into .venv.
 $(BIN)/.installed: pyproject.toml uv.lock
-	@command -v uv >/dev/null 2>&1 || { [ -x $(BIN)/uv ] || { $(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q uv; }; }
+	@[ -x "$(UV)" ] || { $(PYTHON) -m venv .tools && .tools/bin/pip install -q uv; }
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
@@ -56,6 +57,9 @@ ui: install
 bench: install
 	$(BIN)/python bench/simulator_throughput.py
 	$(BIN)/python bench/bronze_ingest_throughput.py
+	bash .ci/redis-server.sh
+	$(BIN)/python bench/online_feature_latency.py
+	$(BIN)/python bench/landing_to_gold.py --sizes 1 5 10
 
 clean:
 	rm -rf $(HN_HOME) dbt_project/target dbt_project/logs .pytest_cache

@@ -39,7 +39,7 @@ def test_daily_batch_builds_bronze_silver_gold_with_passing_checks(landed_store)
     from hn_assets.definitions import defs
 
     with dg.instance_for_test() as instance:
-        result = defs.get_job_def("daily_batch").execute_in_process(instance=instance)
+        result = defs.resolve_job_def("daily_batch").execute_in_process(instance=instance)
     assert result.success
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {"bronze_clickstream_events", "stg_clickstream_events", "int_sessions", "fct_sessions",
