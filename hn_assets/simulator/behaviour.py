@@ -118,7 +118,7 @@ def session_events(ctx: DayContext, v: Visitor, plan: SessionPlan, start_ms: int
             steps.append(("product_view", t, rng.choice(ctx.catalogue), None))
         return steps
     logit_gap = math.log(plan.p0 / (1 - plan.p0)) - ctx.cfg.base_logit
-    eng = sigmoid(logit_gap - 1.5 + rng.gauss(0, 0.5)) + (0.4 if plan.buy else 0.0)
+    eng = sigmoid(logit_gap - 1.5 + rng.gauss(0, 0.3)) + (0.6 if plan.buy else 0.0)
     eng = min(1.0, eng)
     n_steps = 1 + min(60, int(rng.expovariate(1.0 / (1.5 + 9 * eng))))
     t = start_ms
