@@ -15,8 +15,24 @@ daily_batch_job = dg.define_asset_job(
     "daily_batch", selection=dg.AssetSelection.groups("bronze", "silver", "gold", "features"),
     description="Landing -> bronze -> silver -> gold -> features, the store's nightly batch.")
 
+# The demo's main job: everything from landing to a promoted champion.
+end_to_end_job = dg.define_asset_job(
+    "end_to_end", selection=dg.AssetSelection.groups("bronze", "silver", "gold", "features", "models", "evaluation"),
+    description="The whole platform: landing -> bronze -> silver -> gold -> features -> models -> champion.")
+
 daily_batch_schedule = dg.ScheduleDefinition(
     name="daily_batch_0200_utc", job=daily_batch_job, cron_schedule="0 2 * * *", execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED)
+
+# Training chain: training set -> models -> evaluation -> champion (scheduled weekly; also on demand).
+training_job = dg.define_asset_job(
+    "purchase_intent_training", selection=dg.AssetSelection.assets(
+        "purchase_intent_training_set", "purchase_intent_model", "purchase_intent_evaluation",
+        "purchase_intent_champion"),
+    description="Train, evaluate and (behind the promotion gate) promote the purchase-intent model.")
+
+weekly_training_schedule = dg.ScheduleDefinition(
+    name="purchase_intent_weekly_0400_utc", job=training_job, cron_schedule="0 4 * * 1", execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.STOPPED)
 
 bronze_job = dg.define_asset_job("bronze_ingest_job", selection=dg.AssetSelection.groups("bronze"),

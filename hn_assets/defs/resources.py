@@ -45,7 +45,8 @@ class LakehouseResource(dg.ConfigurableResource):
 
 
 def default_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
+    from hn_assets.defs.models.tracking import mlflow_resource
     from hn_assets.defs.transform.project import dbt_resource
 
     settings = settings or get_settings()
-    return {"lakehouse": LakehouseResource.from_settings(settings), "dbt": dbt_resource()}
+    return {"lakehouse": LakehouseResource.from_settings(settings), "dbt": dbt_resource(), "mlflow": mlflow_resource()}
