@@ -40,7 +40,7 @@ install: $(BIN)/.installed $(MANIFEST)
 
 demo: install
 	$(BIN)/hn simulate $(DEMO_ARGS)
-	$(DAGSTER) job execute -m hn_assets.definitions -j daily_batch
+	$(DAGSTER) job execute -m hn_assets.definitions -j end_to_end
 	@echo
 	@echo "Done. Open the Dagster UI with 'make ui' -> http://127.0.0.1:3000 (HN_HOME=$(HN_HOME))"
 

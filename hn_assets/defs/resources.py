@@ -15,12 +15,13 @@ from hn_assets.settings import Settings, get_settings
 
 
 class LakehouseResource(dg.ConfigurableResource):
-    """Landing zone, archive and the bronze Delta lake."""
+    """Landing zone, archive and the bronze Delta lake. Unset paths follow the settings (HN_HOME)
+    at run time, so one code location serves whatever HN_HOME the run has."""
 
-    landing_root: str
-    archive_root: str
-    bronze_root: str
-    landing_retention_days: int = 7
+    landing_root: str | None = None
+    archive_root: str | None = None
+    bronze_root: str | None = None
+    landing_retention_days: int | None = None
     storage_options: dict[str, str] = {}
 
     @classmethod
@@ -30,14 +31,18 @@ class LakehouseResource(dg.ConfigurableResource):
 
     @property
     def landing(self) -> Path:
-        return Path(self.landing_root)
+        return Path(self.landing_root or get_settings().landing_dir)
 
     @property
     def archive(self) -> Path:
-        return Path(self.archive_root)
+        return Path(self.archive_root or get_settings().archive_dir)
+
+    @property
+    def retention_days(self) -> int:
+        return self.landing_retention_days or get_settings().landing_retention_days
 
     def delta(self) -> DeltaLake:
-        return DeltaLake(self.bronze_root, self.storage_options or None)
+        return DeltaLake(self.bronze_root or str(get_settings().bronze_dir), self.storage_options or None)
 
     def pseudonymiser(self) -> Pseudonymiser:
         # The key is read at run time from HN_PSEUDONYM_KEY or HN_HOME/secrets, never from config.
@@ -48,5 +53,5 @@ def default_resources(settings: Settings | None = None) -> dict[str, dg.Configur
     from hn_assets.defs.models.tracking import mlflow_resource
     from hn_assets.defs.transform.project import dbt_resource
 
-    settings = settings or get_settings()
-    return {"lakehouse": LakehouseResource.from_settings(settings), "dbt": dbt_resource(), "mlflow": mlflow_resource()}
+    lakehouse = LakehouseResource.from_settings(settings) if settings else LakehouseResource()
+    return {"lakehouse": lakehouse, "dbt": dbt_resource(), "mlflow": mlflow_resource()}

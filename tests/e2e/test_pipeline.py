@@ -6,7 +6,7 @@ import pytest
 from hn_assets.contracts import FEEDS
 from hn_assets.defs.automation import landing_files_sensor
 from hn_assets.defs.ingest.assets import QUARANTINE_KEY, bronze_ingest, bronze_key, landing_sources
-from hn_assets.defs.resources import default_resources
+from hn_assets.defs.resources import LakehouseResource, default_resources
 
 pytestmark = pytest.mark.e2e
 
@@ -27,11 +27,12 @@ def test_materialising_bronze_records_counts_schema_and_passing_checks(landed_st
 
 def test_landing_sensor_requests_the_feeds_with_new_files_once(landed_store):
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, resources=default_resources())
+        resources = {"lakehouse": LakehouseResource()}
+        context = dg.build_sensor_context(instance=instance, resources=resources)
         request = landing_files_sensor(context)
         assert isinstance(request, dg.RunRequest)
         assert set(request.asset_selection) == {bronze_key(f) for f in FEEDS} | {QUARANTINE_KEY}
-        again = dg.build_sensor_context(instance=instance, cursor=context.cursor, resources=default_resources())
+        again = dg.build_sensor_context(instance=instance, cursor=context.cursor, resources=resources)
         assert isinstance(landing_files_sensor(again), dg.SkipReason)
 
 
@@ -44,7 +45,9 @@ def test_daily_batch_builds_bronze_silver_gold_with_passing_checks(landed_store)
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert {"bronze_clickstream_events", "stg_clickstream_events", "int_sessions", "fct_sessions",
             "fct_session_snapshots", "user_features", "product_features"} <= materialised
-    checks = {(c.asset_key.to_user_string(), c.check_name): c.passed for c in result.get_asset_check_evaluations()}
+    # Warn-severity checks (an order line arriving before its order) may fail; error-severity ones may not.
+    checks = {(c.asset_key.to_user_string(), c.check_name): c.passed or c.severity == dg.AssetCheckSeverity.WARN
+              for c in result.get_asset_check_evaluations()}
     assert checks[("fct_session_snapshots", "gx_suite")] and checks[("user_features", "gx_suite")]
     assert all(checks.values()), [k for k, v in checks.items() if not v]
     fct = next(e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()

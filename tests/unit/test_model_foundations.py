@@ -78,3 +78,25 @@ def test_calibration_and_ranking_metrics():
     assert low < summary(y, p)["roc_auc"] < high
     lift = lift_by_decile(y, p)
     assert lift[0] > 1.7 > 0.3 > lift[-1]
+
+
+from hn_assets.defs.models.gate import decide  # noqa: E402
+
+GOOD = {"roc_auc": 0.88, "brier": 0.047}
+BASELINES = {"rule_cart_add": {"roc_auc": 0.71, "brier": 0.056}, "logistic_regression": {"roc_auc": 0.85, "brier": 0.049}}
+
+
+def test_gate_accepts_a_better_challenger_and_refuses_a_worse_one():
+    champion = {"roc_auc": 0.86, "brier": 0.048}
+    assert decide(GOOD, champion, BASELINES, [], True).promote
+    worse = {"roc_auc": 0.84, "brier": 0.050}
+    decision = decide(worse, champion, BASELINES, [], True)
+    assert not decision.promote and any("below champion" in r for r in decision.reasons)
+    assert not decide({"roc_auc": 0.862, "brier": 0.060}, champion, BASELINES, [], True).promote  # worse Brier
+    assert not decide(GOOD, champion, BASELINES, ["channel=email"], True).promote
+    assert not decide(GOOD, champion, BASELINES, [], False).promote
+
+
+def test_first_model_must_beat_the_baselines():
+    assert decide(GOOD, None, BASELINES, [], True).promote
+    assert not decide({"roc_auc": 0.80, "brier": 0.05}, None, BASELINES, [], True).promote

@@ -117,7 +117,7 @@ def bronze_ingest(context: dg.AssetExecutionContext, lakehouse: LakehouseResourc
         yield dg.AssetCheckResult(
             asset_key=key, check_name="counts_balance", passed=report.balanced,
             metadata={"landed": report.landed, "accepted": report.accepted, "quarantined": report.quarantined})
-    purged = purge_archive(lakehouse.archive, lakehouse.landing_retention_days)
+    purged = purge_archive(lakehouse.archive, lakehouse.retention_days)
     if QUARANTINE_KEY in context.selected_asset_keys:
         stats = lake.stats(QUARANTINE_TABLE)
         yield dg.MaterializeResult(asset_key=QUARANTINE_KEY, metadata={

@@ -14,11 +14,12 @@ from hn_assets.defs.models import tracking
 from hn_assets.defs.models.evaluation import evaluate, render
 from hn_assets.defs.models.gate import decide
 from hn_assets.defs.models.metrics import summary
-from hn_assets.defs.models.split import assign, choose_boundaries
+from hn_assets.defs.models.split import split_with_both_classes
 from hn_assets.defs.models.training import LABEL, to_pandas, train_all
 from hn_assets.settings import REPO_ROOT, get_settings
 
 OWNER = "team:ml"
+WEEKLY = dg.FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7))
 TEST_METRICS = ("roc_auc", "pr_auc", "brier", "ece")
 
 
@@ -44,15 +45,13 @@ def _run_dir(run_id: str) -> Path:
 
 
 def _split_frame(path: Path) -> tuple[pl.DataFrame, dict]:
-    frame = pl.read_parquet(path)
-    starts = frame.group_by("session_key").agg(pl.col("event_timestamp").min())["event_timestamp"]
-    split = choose_boundaries(starts)
-    return assign(frame, split), split.metadata()
+    frame, split = split_with_both_classes(pl.read_parquet(path), LABEL)
+    return frame, split.metadata()
 
 
 @dg.asset(group_name="models", kinds={"lightgbm", "xgboost", "mlflow"}, owners=[OWNER],
           deps=[dg.AssetKey("purchase_intent_training_set")], required_resource_keys={"mlflow"},
-          freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(days=8)),
+          freshness_policy=WEEKLY,
           description="Trains the baselines (add_to_cart rule, logistic regression) and LightGBM/XGBoost "
                       "candidates on a strict temporal split, calibrates them (isotonic, validation window), "
                       "logs to MLflow and registers the best as purchase_intent@challenger.")
@@ -61,6 +60,11 @@ def purchase_intent_model(context: dg.AssetExecutionContext, config: TrainingCon
 
     path = _latest_training_set()
     frame, split = _split_frame(path)
+    sides = frame.group_by("split").agg(pl.len().alias("rows"), pl.col(LABEL).sum().alias("positives"))
+    if sides.height < 3 or sides["positives"].min() == 0 or (sides["rows"] == sides["positives"]).any():
+        raise dg.Failure(description="the training set is too small or too short for a temporal split with a "
+                                     f"{split['gap']} gap: {sides.to_dicts()}",
+                         metadata={"split": split, "sides": str(sides.to_dicts())})
     manifest = json.loads((path.parent / "manifest.json").read_text())
     result = train_all(frame, budget=config.search_budget, seed=config.seed)
     test = frame.filter(pl.col("split") == "test")
@@ -92,6 +96,7 @@ def purchase_intent_model(context: dg.AssetExecutionContext, config: TrainingCon
 
 
 @dg.asset(group_name="evaluation", kinds={"report", "mlflow"}, owners=[OWNER], deps=[purchase_intent_model],
+          freshness_policy=WEEKLY,
           description="Every candidate, the baselines and the current champion side by side on the challenger's "
                       "test window: ROC/PR-AUC with bootstrap intervals, Brier, ECE and reliability, slices, "
                       "behavioural tests, SHAP explanations, discount-policy value. HTML + Markdown.")
@@ -129,6 +134,7 @@ def purchase_intent_evaluation(context: dg.AssetExecutionContext) -> dg.Material
 
 
 @dg.asset(group_name="models", kinds={"mlflow"}, owners=[OWNER], deps=[purchase_intent_evaluation],
+          freshness_policy=WEEKLY,
           check_specs=[dg.AssetCheckSpec("promotion_gate", asset="purchase_intent_champion", blocking=True,
                                          description="challenger beats (or ties) the champion on ROC-AUC, no worse "
                                                      "Brier, no flagged slice, behavioural tests pass")],

@@ -40,14 +40,16 @@ def ensure_experiment(uri: str, name: str, artifact_root: Path) -> None:
 
 @dg.resource(config_schema=CONFIG_SCHEMA, description="dagster-mlflow tracking with the HN_HOME artifact store")
 def hn_mlflow_tracking(init_context):
-    artifact_root = get_settings().home / "mlflow" / "artifacts"
-    ensure_experiment(init_context.resource_config["mlflow_tracking_uri"],
-                      init_context.resource_config["experiment_name"], artifact_root)
+    import mlflow
+
+    uri = init_context.resource_config.get("mlflow_tracking_uri") or tracking_uri()  # default: this run's HN_HOME
+    mlflow.set_tracking_uri(uri)
+    ensure_experiment(uri, init_context.resource_config["experiment_name"], get_settings().home / "mlflow" / "artifacts")
     return MlFlow(init_context)
 
 
 def mlflow_resource() -> dg.ResourceDefinition:
-    return hn_mlflow_tracking.configured({"experiment_name": EXPERIMENT, "mlflow_tracking_uri": tracking_uri()})
+    return hn_mlflow_tracking.configured({"experiment_name": EXPERIMENT})
 
 
 def _python_model_class():
