@@ -54,12 +54,13 @@ class Candidate:
     def raw_scores(self, frame: pd.DataFrame) -> np.ndarray:
         x = frame[self.features]
         if self.kind == "lightgbm":
-            return self.model.predict(x, num_iteration=self.model.best_iteration)
+            return self.model.predict(x, num_iteration=self.model.best_iteration)  # 0: all trees
         if self.kind == "xgboost":
             import xgboost as xgb
 
+            best = self.params.get("rounds")
             return self.model.predict(xgb.DMatrix(x, enable_categorical=True),
-                                      iteration_range=(0, self.model.best_iteration + 1))
+                                      iteration_range=(0, best + 1) if best is not None else (0, 0))
         if self.kind == "rule":
             return (x["cart_adds_so_far"].fillna(0) > 0).astype(float).to_numpy()
         return self.model.predict_proba(x.fillna(0))[:, 1]
@@ -69,6 +70,8 @@ class Candidate:
         return self.calibrator.predict(raw) if self.calibrator is not None else raw
 
     def calibrate(self, frame: pd.DataFrame, y: np.ndarray) -> "Candidate":
+        if len(np.unique(y)) < 2:  # a degenerate validation window: leave the scores uncalibrated
+            return self
         raw = self.raw_scores(frame)
         self.valid_auc = float(roc_auc_score(y, raw))
         self.calibrator = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
@@ -106,10 +109,13 @@ def _trials(grid: dict, budget: int, seed: int) -> list[dict]:
     return random.Random(seed).sample(combos, min(budget, len(combos)))
 
 
+FIXED_ROUNDS = 200  # when the validation window has one class, no early stopping is possible
+
+
 def lightgbm_candidates(xt, yt, xv, yv, features: list[str], budget: int, seed: int) -> list[Candidate]:
     import lightgbm as lgb
 
-    out = []
+    out, can_stop = [], len(np.unique(yv)) == 2
     monotone = [1 if f in MONOTONE_UP else 0 for f in features]
     for i, trial in enumerate(_trials(LIGHTGBM_GRID, budget, seed)):
         params = {"objective": "binary", "metric": "auc", "verbosity": -1, "num_threads": 2, "seed": seed,
@@ -117,8 +123,9 @@ def lightgbm_candidates(xt, yt, xv, yv, features: list[str], budget: int, seed: 
         categorical = [f for f in features if f in CATEGORICAL]
         train = lgb.Dataset(xt[features], yt, categorical_feature=categorical)
         valid = lgb.Dataset(xv[features], yv, categorical_feature=categorical, reference=train)
-        booster = lgb.train(params, train, num_boost_round=1000, valid_sets=[valid],
-                            callbacks=[lgb.early_stopping(50, verbose=False)])
+        booster = (lgb.train(params, train, num_boost_round=1000, valid_sets=[valid],
+                             callbacks=[lgb.early_stopping(50, verbose=False)]) if can_stop
+                   else lgb.train(params, train, num_boost_round=FIXED_ROUNDS))
         out.append(Candidate(f"lightgbm_{i}", "lightgbm", booster, features, {**trial, "rounds": booster.best_iteration}))
     return out
 
@@ -126,16 +133,20 @@ def lightgbm_candidates(xt, yt, xv, yv, features: list[str], budget: int, seed: 
 def xgboost_candidates(xt, yt, xv, yv, features: list[str], budget: int, seed: int) -> list[Candidate]:
     import xgboost as xgb
 
-    out = []
+    out, can_stop = [], len(np.unique(yv)) == 2
     monotone = "(" + ",".join("1" if f in MONOTONE_UP else "0" for f in features) + ")"
     train = xgb.DMatrix(xt[features], yt, enable_categorical=True)
     valid = xgb.DMatrix(xv[features], yv, enable_categorical=True)
     for i, trial in enumerate(_trials(XGBOOST_GRID, budget, seed + 1)):
         params = {"objective": "binary:logistic", "eval_metric": "auc", "tree_method": "hist", "nthread": 2,
                   "seed": seed, "scale_pos_weight": class_weight(yt), "monotone_constraints": monotone, **trial}
-        booster = xgb.train(params, train, num_boost_round=1000, evals=[(valid, "valid")],
-                            early_stopping_rounds=50, verbose_eval=False)
-        out.append(Candidate(f"xgboost_{i}", "xgboost", booster, features, {**trial, "rounds": booster.best_iteration}))
+        if can_stop:
+            booster = xgb.train(params, train, num_boost_round=1000, evals=[(valid, "valid")],
+                                early_stopping_rounds=50, verbose_eval=False)
+            rounds = booster.best_iteration
+        else:
+            booster, rounds = xgb.train(params, train, num_boost_round=FIXED_ROUNDS), FIXED_ROUNDS - 1
+        out.append(Candidate(f"xgboost_{i}", "xgboost", booster, features, {**trial, "rounds": rounds}))
     return out
 
 
@@ -157,5 +168,5 @@ def train_all(frame: pl.DataFrame, budget: int = 4, seed: int = 42) -> TrainingR
                   + xgboost_candidates(xt, yt, xv, yv, features, budget, seed))
     for model in baselines + candidates:
         model.calibrate(xv, yv)
-    best = max(candidates, key=lambda c: c.valid_auc)
+    best = max(candidates, key=lambda c: -1.0 if np.isnan(c.valid_auc) else c.valid_auc)
     return TrainingResult(candidates, baselines, best)
