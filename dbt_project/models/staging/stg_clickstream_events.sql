@@ -18,7 +18,7 @@ deduplicated as (
     union all
     select * from source
     where event_id in (select event_id from duplicated_ids)
-    qualify row_number() over (partition by event_id order by _ingested_at, _source_file) = 1
+    {{ keep_one_copy(['event_id'], keep='first') }}
 )
 
 select

@@ -5,4 +5,4 @@ select
     price,
     currency
 from {{ source('bronze', 'bronze_competitor_prices') }}
-qualify row_number() over (partition by product_id, competitor, price_date order by _ingested_at desc, _source_file desc) = 1
+{{ keep_one_copy(['product_id', 'competitor', 'price_date']) }}

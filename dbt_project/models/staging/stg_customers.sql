@@ -12,4 +12,4 @@ select
     consent_personalization,
     consent_marketing
 from {{ source('bronze', 'bronze_customers') }}
-qualify row_number() over (partition by customer_id, updated_at order by _ingested_at desc, _source_file desc) = 1
+{{ keep_one_copy(['customer_id', 'updated_at']) }}

@@ -10,4 +10,4 @@ select
     discount_amount,
     currency
 from {{ source('bronze', 'bronze_order_items') }}
-qualify row_number() over (partition by order_id, line_number order by _ingested_at, _source_file) = 1
+{{ keep_one_copy(['order_id', 'line_number'], keep='first') }}

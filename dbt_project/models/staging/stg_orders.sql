@@ -11,4 +11,4 @@ select
     total_amount,
     source
 from {{ source('bronze', 'bronze_orders') }}
-qualify row_number() over (partition by order_id order by _ingested_at, _source_file) = 1
+{{ keep_one_copy(['order_id'], keep='first') }}

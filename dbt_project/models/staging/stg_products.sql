@@ -16,4 +16,4 @@ select
     unit_cost,
     is_active
 from {{ source('bronze', 'bronze_products') }}
-qualify row_number() over (partition by product_id, snapshot_date order by _ingested_at desc, _source_file desc) = 1
+{{ keep_one_copy(['product_id', 'snapshot_date']) }}

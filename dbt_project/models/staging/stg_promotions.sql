@@ -7,4 +7,4 @@ select
     start_date,
     end_date
 from {{ source('bronze', 'bronze_promotions') }}
-qualify row_number() over (partition by promotion_id order by _ingested_at desc, _source_file desc) = 1
+{{ keep_one_copy(['promotion_id']) }}
