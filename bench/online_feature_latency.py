@@ -43,8 +43,10 @@ def build(home: Path) -> None:
     bin_dir = Path(sys.executable).parent
     subprocess.run([str(bin_dir / "hn"), "simulate", "--days", "10", "--users", "2000", "--sessions-per-day", "400",
                     "--quiet"], env=env, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([sys.executable, "-c", "from tests.dbt_helpers import ingest_everything; ingest_everything()"],
-                   env=env, cwd=REPO, check=True)
+    subprocess.run([sys.executable, "-c", "from hn_assets.defs.ingest.pipeline import ingest_landing; "
+                    "from hn_assets.defs.resources import LakehouseResource; "
+                    "from hn_assets.settings import get_settings; get_settings().ensure_dirs(); "
+                    "list(ingest_landing(LakehouseResource()))"], env=env, cwd=REPO, check=True)
     subprocess.run([str(bin_dir / "dbt"), "build", "--profiles-dir", ".", "--quiet"], env=env,
                    cwd=REPO / "dbt_project", check=True)
 

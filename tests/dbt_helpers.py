@@ -10,9 +10,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from hn_assets.contracts import FEEDS
-from hn_assets.defs.ingest.landing import discover
-from hn_assets.defs.ingest.pipeline import ingest_feed
+from hn_assets.defs.ingest.pipeline import ingest_landing
 from hn_assets.defs.resources import LakehouseResource
 from hn_assets.settings import REPO_ROOT, get_settings
 
@@ -35,10 +33,7 @@ def dbt(*args: str, target_path: Path) -> subprocess.CompletedProcess:
 def ingest_everything() -> None:
     """What the bronze_ingest asset does, without Dagster."""
     get_settings().ensure_dirs()
-    lakehouse = LakehouseResource.from_settings(get_settings())
-    for feed in FEEDS:
-        ingest_feed(feed, discover(lakehouse.landing, feed), lakehouse.delta(), lakehouse.pseudonymiser(),
-                    archive_root=lakehouse.archive)
+    list(ingest_landing(LakehouseResource()))
 
 
 def snapshot(models=COMPARED_MODELS) -> dict[str, pl.DataFrame]:

@@ -12,7 +12,7 @@ import dagster as dg
 
 from hn_assets.contracts import FEEDS, QUARANTINE_TABLE, FeedContract
 from hn_assets.defs.ingest.landing import discover, purge_archive
-from hn_assets.defs.ingest.pipeline import FeedReport, ingest_feed
+from hn_assets.defs.ingest.pipeline import FeedReport, ingest_landing
 from hn_assets.defs.resources import LakehouseResource
 from hn_assets.settings import get_settings
 
@@ -103,16 +103,13 @@ def _feed_metadata(report: FeedReport, stats: dict) -> dict:
                 name="bronze_ingest", description="Landing files -> bronze Delta tables + quarantine.")
 def bronze_ingest(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
     get_settings().ensure_dirs()  # the HN_HOME layout (lake/gold must exist before dbt exports to it)
-    lake, pseudonymiser = lakehouse.delta(), lakehouse.pseudonymiser()
+    lake = lakehouse.delta()
+    selected = [feed for feed in FEEDS if bronze_key(feed) in context.selected_asset_keys]
     quarantined = {}
-    for feed in FEEDS:
-        key = bronze_key(feed)
-        if key not in context.selected_asset_keys:
-            continue
-        report = ingest_feed(feed, discover(lakehouse.landing, feed), lake, pseudonymiser,
-                             archive_root=lakehouse.archive, batch_id=context.run_id[:12])
-        context.log.info(f"{feed}: {report}")
-        quarantined[feed] = report.quarantined
+    for report in ingest_landing(lakehouse, selected, batch_id=context.run_id[:12]):
+        key = bronze_key(report.feed)
+        context.log.info(f"{report.feed}: {report}")
+        quarantined[report.feed] = report.quarantined
         yield dg.MaterializeResult(asset_key=key, metadata=_feed_metadata(report, lake.stats(key.path[-1])))
         yield dg.AssetCheckResult(
             asset_key=key, check_name="counts_balance", passed=report.balanced,

@@ -12,7 +12,7 @@ import polars as pl
 
 from hn_assets.contracts import FEEDS, QUARANTINE_TABLE, FeedContract
 from hn_assets.defs.ingest.bronze import PARTITION_COLUMN, DeltaLake
-from hn_assets.defs.ingest.landing import (FILE_COL, LINE_COL, RAW_COL, LandingFile, archive,
+from hn_assets.defs.ingest.landing import (FILE_COL, LINE_COL, RAW_COL, LandingFile, archive, discover,
                                            empty_frame, read_landing_batches)
 from hn_assets.defs.ingest.privacy import Pseudonymiser, apply_privacy, mask_raw
 from hn_assets.defs.ingest.validate import REASON_COL, check
@@ -115,3 +115,14 @@ def ingest_feed(feed: str, files: list[LandingFile], lake: DeltaLake, pseudonymi
         for f in files:
             archive(f, archive_root)
     return report
+
+
+def ingest_landing(lakehouse, feeds=None, batch_id: str | None = None):
+    """Ingest every pending landing file of `feeds` (all by default); yields one report per feed.
+
+    `lakehouse` is a LakehouseResource (landing, archive, Delta lake, pseudonymiser).
+    """
+    lake, pseudonymiser = lakehouse.delta(), lakehouse.pseudonymiser()
+    for feed in feeds or FEEDS:
+        yield ingest_feed(feed, discover(lakehouse.landing, feed), lake, pseudonymiser,
+                          archive_root=lakehouse.archive, batch_id=batch_id)
