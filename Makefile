@@ -38,7 +38,9 @@ $(MANIFEST): $(BIN)/.installed dbt_project/dbt_project.yml $(shell find dbt_proj
 install: $(BIN)/.installed $(MANIFEST)
 	@$(BIN)/hn env >/dev/null
 
+# The demo rebuilds its store from scratch under HN_HOME each time (same seed, same data).
 demo: install
+	rm -rf $(HN_HOME) && $(BIN)/hn env >/dev/null
 	$(BIN)/hn simulate $(DEMO_ARGS)
 	$(DAGSTER) job execute -m hn_assets.definitions -j end_to_end
 	@echo
