@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 export HN_HOME ?= $(CURDIR)/.hn
 export DAGSTER_HOME := $(HN_HOME)/dagster
 export DBT_PROFILES_DIR := $(CURDIR)/dbt_project
+# TLS through the machine's trust store (registries may sit behind a proxy with its own CA).
+export UV_SYSTEM_CERTS ?= 1
+export UV_NATIVE_TLS ?= 1
 # uv from PATH, else installed from PyPI into .tools/ (outside .venv, which uv manages).
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 DAGSTER := $(BIN)/dagster
