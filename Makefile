@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 export HN_HOME ?= $(CURDIR)/.hn
 export DAGSTER_HOME := $(HN_HOME)/dagster
 export DBT_PROFILES_DIR := $(CURDIR)/dbt_project
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 # TLS through the machine's trust store (registries may sit behind a proxy with its own CA).
 export UV_SYSTEM_CERTS ?= 1
 export UV_NATIVE_TLS ?= 1

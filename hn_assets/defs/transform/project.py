@@ -1,5 +1,6 @@
 """The dbt project, its manifest and how its nodes appear in Dagster."""
 
+import shutil
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -24,9 +25,12 @@ LAYER_FRESHNESS = {"silver": DAILY_BATCH_DEADLINE, "gold": DAILY_BATCH_DEADLINE}
 
 
 def dbt_executable() -> str:
-    """The venv's dbt, so it works without an activated environment."""
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
+    """The environment's dbt, found without an activated venv (code servers may run with the base
+    interpreter as sys.executable, so look in sys.prefix too)."""
+    for candidate in (Path(sys.prefix) / "bin" / "dbt", Path(sys.executable).parent / "dbt"):
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("dbt") or "dbt"
 
 
 class HNDbtTranslator(DagsterDbtTranslator):
