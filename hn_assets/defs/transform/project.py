@@ -25,9 +25,13 @@ LAYER_FRESHNESS = {"silver": DAILY_BATCH_DEADLINE, "gold": DAILY_BATCH_DEADLINE}
 
 
 def dbt_executable() -> str:
-    """The environment's dbt, found without an activated venv (code servers may run with the base
-    interpreter as sys.executable, so look in sys.prefix too)."""
-    for candidate in (Path(sys.prefix) / "bin" / "dbt", Path(sys.executable).parent / "dbt"):
+    """The environment's dbt, found without an activated venv: code servers may run on the base
+    interpreter with the venv's site-packages, so look beside the installed dbt package too."""
+    import dbt
+
+    site_packages = Path(next(iter(dbt.__path__))).parent       # <env>/lib/python3.X/site-packages
+    for candidate in (site_packages.parents[2] / "bin" / "dbt", Path(sys.prefix) / "bin" / "dbt",
+                      Path(sys.executable).parent / "dbt"):
         if candidate.exists():
             return str(candidate)
     return shutil.which("dbt") or "dbt"
