@@ -13,7 +13,8 @@ from hn_assets.settings import REPO_ROOT
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-dbt_project.prepare_if_dev()  # under `dagster dev` only; make targets and CI run `dbt parse`
+# The manifest is prepared by `make install` (a `dbt parse` whenever models change; `make ui` runs
+# it first), not by prepare_if_dev(), which needs `dbt` on PATH inside the code server.
 
 # staging/intermediate -> silver, marts -> gold (ARCHITECTURE.md §2)
 LAYER_OF_FOLDER = {"staging": "silver", "intermediate": "silver", "marts": "gold"}
