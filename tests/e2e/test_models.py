@@ -47,3 +47,27 @@ def test_training_chain_registers_a_calibrated_champion_with_its_report(hn_home)
     best = results["models"][results["challenger"]]
     assert best["roc_auc"] > results["models"]["rule_cart_add"]["roc_auc"]
     assert best["ece"] < 0.05
+
+    # A deliberately worse challenger (the add_to_cart rule) is refused and the champion stays.
+    import pickle
+
+    import mlflow
+
+    from hn_assets.defs.models.purchase_intent import _run_dir, purchase_intent_champion
+
+    with open(_run_dir(champion.run_id) / "models.pkl", "rb") as handle:
+        rule = pickle.load(handle)["rule_cart_add"]
+    mlflow.set_experiment(tracking.EXPERIMENT)
+    with mlflow.start_run() as run:
+        uri = tracking.log_candidate(rule, _run_dir(run.info.run_id), None)
+    worse = tracking.register(uri, "challenger", {"purpose": "gate test"})
+    worse_results = {**results, "challenger": "rule_cart_add"}
+    worse_dir = hn_home / "reports" / "purchase_intent" / run.info.run_id
+    worse_dir.mkdir(parents=True)
+    (worse_dir / "results.json").write_text(json.dumps(worse_results))
+    with dg.instance_for_test() as instance:
+        refused = dg.materialize([purchase_intent_champion], instance=instance, raise_on_error=False)
+    gate = next(c for c in refused.get_asset_check_evaluations() if c.check_name == "promotion_gate")
+    assert not gate.passed
+    assert client.get_model_version_by_alias(tracking.REGISTERED_MODEL, "champion").version == champion.version
+    assert client.get_model_version(tracking.REGISTERED_MODEL, worse).tags["promotion_decision"] == "rejected"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import polars as pl
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from hn_assets.defs.models.metrics import bootstrap_ci, lift_by_decile, reliability_curve, summary
 from hn_assets.defs.models.policy import expected_gain
@@ -138,7 +138,8 @@ def evaluate(test: pl.DataFrame, models: dict[str, Candidate], challenger: str, 
     results, reliability = {}, {}
     for name, model in models.items():
         p = model.predict(to_pandas(test, model.features))
-        results[name] = {**summary(y, p), "roc_auc_ci": bootstrap_ci(roc_auc_score, y, p, rounds=200)}
+        results[name] = {**summary(y, p), "roc_auc_ci": bootstrap_ci(roc_auc_score, y, p, rounds=200),
+                         "pr_auc_ci": bootstrap_ci(average_precision_score, y, p, rounds=200)}
         reliability[name] = reliability_curve(y, p)
     best = models[challenger]
     x = to_pandas(test, best.features)
@@ -176,11 +177,13 @@ def render(evaluation: Evaluation, folder: Path, header: dict[str, str]) -> tupl
     fmt = lambda v: "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.4f}"  # noqa: E731
     lines = ["# Purchase-intent evaluation", ""] + [f"- **{k}**: {v}" for k, v in header.items()] + [
         "", "## Candidates, baselines and champion (test window)", "",
-        "| model | ROC-AUC (95% CI) | PR-AUC | Brier | ECE | precision@0.9 | recall@0.5 |", "|---|---|---|---|---|---|---|"]
+        "| model | ROC-AUC (95% CI) | PR-AUC (95% CI) | Brier | ECE | precision@0.9 | recall@0.5 |",
+        "|---|---|---|---|---|---|---|"]
     for name, m in sorted(evaluation.models.items(), key=lambda kv: -kv[1]["roc_auc"]):
         lo, hi = m["roc_auc_ci"]
+        plo, phi = m["pr_auc_ci"]
         mark = " (challenger)" if name == evaluation.challenger else ""
-        lines.append(f"| {name}{mark} | {m['roc_auc']:.4f} ({lo:.4f}–{hi:.4f}) | {m['pr_auc']:.4f} | {m['brier']:.4f} | "
+        lines.append(f"| {name}{mark} | {m['roc_auc']:.4f} ({lo:.4f}–{hi:.4f}) | {m['pr_auc']:.4f} ({plo:.4f}–{phi:.4f}) | {m['brier']:.4f} | "
                      f"{m['ece']:.4f} | {fmt(m['precision_at_0.9'])} | {fmt(m['recall_at_0.5'])} |")
     lines += ["", "![reliability](reliability.png)", "", "## Lift by decile (challenger)", "",
               " · ".join(f"{v:.2f}" for v in evaluation.lift), "", "## Slices (challenger)", "",

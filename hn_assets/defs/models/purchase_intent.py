@@ -112,7 +112,9 @@ def purchase_intent_evaluation(context: dg.AssetExecutionContext) -> dg.Material
     folder = _run_dir(challenger.run_id)
     bundle = json.loads((folder / "bundle.json").read_text())
     frame, _ = _split_frame(Path(bundle["training_set"]))
-    test = frame.filter(pl.col("split") == "test")
+    countries = pl.read_parquet(get_settings().gold_dir / "fct_session_snapshots" / "*.parquet",
+                                columns=["snapshot_key", "country"])  # for the country slices
+    test = frame.filter(pl.col("split") == "test").join(countries, on="snapshot_key", how="left")
     with open(folder / "models.pkl", "rb") as handle:
         models = pickle.load(handle)
     champion = tracking.version_for_alias("champion")
