@@ -10,17 +10,15 @@ import pytest
 from hn_assets.contracts import FEEDS, QUARANTINE_TABLE
 from hn_assets.defs.ingest.bronze import DeltaLake
 from hn_assets.defs.ingest.landing import discover
-from hn_assets.defs.ingest.pipeline import ingest_feed
+from hn_assets.defs.ingest.pipeline import ingest_feed, ingest_landing
 from hn_assets.defs.resources import LakehouseResource
 from hn_assets.settings import get_settings
 
 pytestmark = pytest.mark.integration
 
 
-def _ingest_all(lakehouse: LakehouseResource, archive: bool = True) -> dict:
-    lake, pseud = lakehouse.delta(), lakehouse.pseudonymiser()
-    return {feed: ingest_feed(feed, discover(lakehouse.landing, feed), lake, pseud,
-                              archive_root=lakehouse.archive if archive else None) for feed in FEEDS}
+def _ingest_all(lakehouse: LakehouseResource) -> dict:
+    return {report.feed: report for report in ingest_landing(lakehouse)}
 
 
 def _landed_records(landing: Path, feed: str) -> int:
