@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import resource
-import time
-from contextlib import contextmanager
 
 
 def pin_to_one_core() -> None:
@@ -16,12 +14,6 @@ def pin_to_one_core() -> None:
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-
-@contextmanager
-def timed(results: dict, name: str):
-    start = time.perf_counter()
-    yield
-    results[name] = time.perf_counter() - start
 
 
 def table(rows: list[tuple], header: tuple) -> str:

@@ -199,6 +199,3 @@ FEEDS: dict[str, FeedContract] = {c.name: c for c in (
 
 BRONZE_TABLES = tuple(c.bronze_table for c in FEEDS.values())
 QUARANTINE_TABLE = "bronze_quarantine"
-
-# Columns every bronze row carries besides its contract fields.
-INGEST_METADATA_COLUMNS = ("_source_file", "_ingested_at", "_batch_id", "event_date")

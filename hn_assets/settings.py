@@ -30,7 +30,6 @@ class Settings:
     gx_max_rows: int = field(default_factory=lambda: int(_env("HN_GX_MAX_ROWS", "250000")))
     online_store: str = field(default_factory=lambda: _env("HN_ONLINE_STORE", "sqlite"))  # sqlite | redis
     redis_url: str = field(default_factory=lambda: _env("HN_REDIS_URL", "127.0.0.1:6379"))
-    base_currency: str = "EUR"
 
     # ---- layout under HN_HOME -------------------------------------------------
     @property
@@ -44,11 +43,13 @@ class Settings:
 
     @property
     def lake_dir(self) -> Path:
-        return Path(_env("HN_LAKE_URI", str(self.home / "lake")))
+        """Local lake folder: gold Parquet exports and training sets."""
+        return self.home / "lake"
 
     @property
-    def bronze_dir(self) -> Path:
-        return self.lake_dir / "bronze"
+    def bronze_uri(self) -> str:
+        """Bronze Delta root: a local folder, or object storage via HN_LAKE_URI (s3://, abfss://)."""
+        return f"{_env('HN_LAKE_URI', str(self.lake_dir)).rstrip('/')}/bronze"
 
     @property
     def gold_dir(self) -> Path:
@@ -78,12 +79,6 @@ class Settings:
     def reports_dir(self) -> Path:
         return self.home / "reports"
 
-    def landing_feed_dir(self, feed: str) -> Path:
-        return self.landing_dir / feed
-
-    def bronze_table_uri(self, table: str) -> str:
-        return str(self.bronze_dir / table)
-
     # ---- secrets ---------------------------------------------------------------
     @cached_property
     def pseudonym_key(self) -> bytes:
@@ -100,7 +95,7 @@ class Settings:
         return key_file.read_text().strip().encode()
 
     def ensure_dirs(self) -> None:
-        for path in (self.landing_dir, self.archive_dir, self.bronze_dir, self.gold_dir,
+        for path in (self.landing_dir, self.archive_dir, self.gold_dir,
                      self.dagster_home, self.reports_dir):
             path.mkdir(parents=True, exist_ok=True)
 

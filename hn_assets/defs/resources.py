@@ -27,7 +27,7 @@ class LakehouseResource(dg.ConfigurableResource):
     @classmethod
     def from_settings(cls, settings: Settings) -> "LakehouseResource":
         return cls(landing_root=str(settings.landing_dir), archive_root=str(settings.archive_dir),
-                   bronze_root=str(settings.bronze_dir), landing_retention_days=settings.landing_retention_days)
+                   bronze_root=settings.bronze_uri, landing_retention_days=settings.landing_retention_days)
 
     @property
     def landing(self) -> Path:
@@ -42,7 +42,7 @@ class LakehouseResource(dg.ConfigurableResource):
         return self.landing_retention_days or get_settings().landing_retention_days
 
     def delta(self) -> DeltaLake:
-        return DeltaLake(self.bronze_root or str(get_settings().bronze_dir), self.storage_options or None)
+        return DeltaLake(self.bronze_root or get_settings().bronze_uri, self.storage_options or None)
 
     def pseudonymiser(self) -> Pseudonymiser:
         # The key is read at run time from HN_PSEUDONYM_KEY or HN_HOME/secrets, never from config.

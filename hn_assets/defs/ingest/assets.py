@@ -54,12 +54,11 @@ def _landing_source(feed: str):
         tags={"dagster/kind/files": ""},
     )
     def _observe(lakehouse: LakehouseResource) -> dg.ObserveResult:
-        files = discover(lakehouse.landing, feed)
-        signature = hashlib.sha256("".join(f"{f.relative}:{f.path.stat().st_size}" for f in files).encode())
+        sizes = {f.relative: f.path.stat().st_size for f in discover(lakehouse.landing, feed)}
+        signature = hashlib.sha256("".join(f"{name}:{size}" for name, size in sizes.items()).encode())
         return dg.ObserveResult(
             data_version=dg.DataVersion(signature.hexdigest()[:16]),
-            metadata={"pending_files": len(files),
-                      "pending_bytes": sum(f.path.stat().st_size for f in files),
+            metadata={"pending_files": len(sizes), "pending_bytes": sum(sizes.values()),
                       "path": dg.MetadataValue.path(str(lakehouse.landing / feed))})
 
     return _observe
@@ -122,5 +121,3 @@ def bronze_ingest(context: dg.AssetExecutionContext, lakehouse: LakehouseResourc
             "new_rows_by_feed": quarantined, "archived_files_purged": purged,
             "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in stats["schema"]])})
 
-
-BRONZE_KEYS = [bronze_key(f) for f in FEEDS] + [QUARANTINE_KEY]

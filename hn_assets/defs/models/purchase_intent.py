@@ -11,12 +11,11 @@ import dagster as dg
 import polars as pl
 
 from hn_assets.defs.models import tracking
-from hn_assets.defs.models.evaluation import evaluate, render
-from hn_assets.defs.models.gate import decide
-from hn_assets.defs.models.metrics import summary
-from hn_assets.defs.models.split import split_with_both_classes
-from hn_assets.defs.models.training import LABEL, to_pandas, train_all
 from hn_assets.settings import REPO_ROOT, get_settings
+
+# The model code (sklearn, LightGBM, XGBoost, MLflow) is imported inside the assets: loading the
+# code location must stay fast.
+LABEL = "purchased"
 
 OWNER = "team:ml"
 WEEKLY = dg.FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7))
@@ -45,6 +44,8 @@ def _run_dir(run_id: str) -> Path:
 
 
 def _split_frame(path: Path) -> tuple[pl.DataFrame, dict]:
+    from hn_assets.defs.models.split import split_with_both_classes
+
     frame, split = split_with_both_classes(pl.read_parquet(path), LABEL)
     return frame, split.metadata()
 
@@ -57,6 +58,9 @@ def _split_frame(path: Path) -> tuple[pl.DataFrame, dict]:
                       "logs to MLflow and registers the best as purchase_intent@challenger.")
 def purchase_intent_model(context: dg.AssetExecutionContext, config: TrainingConfig) -> dg.MaterializeResult:
     import mlflow
+
+    from hn_assets.defs.models.metrics import summary
+    from hn_assets.defs.models.training import to_pandas, train_all
 
     path = _latest_training_set()
     frame, split = _split_frame(path)
@@ -107,6 +111,8 @@ def purchase_intent_model(context: dg.AssetExecutionContext, config: TrainingCon
 def purchase_intent_evaluation(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from mlflow.tracking import MlflowClient
 
+    from hn_assets.defs.models.evaluation import evaluate, render
+
     tracking.use_platform_tracking()
     challenger = tracking.version_for_alias("challenger")
     folder = _run_dir(challenger.run_id)
@@ -147,6 +153,8 @@ def purchase_intent_evaluation(context: dg.AssetExecutionContext) -> dg.Material
           description="Moves the `champion` alias of purchase_intent to the challenger when the promotion gate passes.")
 def purchase_intent_champion(context: dg.AssetExecutionContext):
     from mlflow.tracking import MlflowClient
+
+    from hn_assets.defs.models.gate import decide
 
     tracking.use_platform_tracking()
     challenger = tracking.version_for_alias("challenger")

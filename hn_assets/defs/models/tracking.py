@@ -8,7 +8,6 @@ import pickle
 from pathlib import Path
 
 import dagster as dg
-from dagster_mlflow.resources import CONFIG_SCHEMA, MlFlow
 
 from hn_assets.settings import Settings, get_settings
 
@@ -38,9 +37,15 @@ def ensure_experiment(uri: str, name: str, artifact_root: Path) -> None:
         client.create_experiment(name, artifact_location=artifact_root.as_uri())
 
 
+# The subset of dagster-mlflow's config this platform sets (its module imports mlflow: ~4 s).
+CONFIG_SCHEMA = {"experiment_name": dg.Field(str),
+                 "mlflow_tracking_uri": dg.Field(dg.Noneable(str), is_required=False, default_value=None)}
+
+
 @dg.resource(config_schema=CONFIG_SCHEMA, description="dagster-mlflow tracking with the HN_HOME artifact store")
 def hn_mlflow_tracking(init_context):
     import mlflow
+    from dagster_mlflow.resources import MlFlow
 
     uri = init_context.resource_config.get("mlflow_tracking_uri") or tracking_uri()  # default: this run's HN_HOME
     mlflow.set_tracking_uri(uri)
