@@ -16,7 +16,8 @@ from hn_assets.settings import REPO_ROOT, get_settings
 
 DBT_DIR = REPO_ROOT / "dbt_project"
 DBT = str(Path(sys.executable).parent / "dbt")
-COMPARED_MODELS = ("silver.stg_clickstream_events", "silver.int_session_events", "silver.int_sessions",
+COMPARED_MODELS = ("silver.stg_clickstream_events", "silver.int_events_sessionised", "silver.int_session_events",
+                   "silver.int_sessions",
                    "gold.fct_sessions", "gold.fct_session_snapshots", "gold.user_features",
                    "gold.product_features", "gold.fct_product_demand_daily", "gold.dim_customers",
                    "gold.dim_products")

@@ -16,8 +16,9 @@ def read_only(path: Path, memory_limit: str = "1GB"):
         connection.close()
 
 
-def table_profiles(path: Path, names: set[str]) -> dict[str, dict]:
-    """Row count and column types of each named silver/gold relation."""
+def table_profiles(path: Path, names: set[str], uncounted: frozenset[str] = frozenset()) -> dict[str, dict]:
+    """Column types and row count of each named silver/gold relation; `uncounted` ones get no count
+    (counting a view reruns its query)."""
     if not path.exists():
         return {}
     profiles: dict[str, dict] = {}
@@ -31,6 +32,6 @@ def table_profiles(path: Path, names: set[str]) -> dict[str, dict]:
             columns = con.execute(
                 "select column_name, data_type from information_schema.columns "
                 "where table_schema = ? and table_name = ? order by ordinal_position", [schema, name]).fetchall()
-            rows = con.execute(f'select count(*) from "{schema}"."{name}"').fetchall()[0][0]
+            rows = None if name in uncounted else con.execute(f'select count(*) from "{schema}"."{name}"').fetchall()[0][0]
             profiles[name] = {"rows": rows, "columns": columns}
     return profiles

@@ -105,7 +105,7 @@ def bronze_ingest(context: dg.AssetExecutionContext, lakehouse: LakehouseResourc
     lake = lakehouse.delta()
     selected = [feed for feed in FEEDS if bronze_key(feed) in context.selected_asset_keys]
     quarantined = {}
-    for report in ingest_landing(lakehouse, selected, batch_id=context.run_id[:12]):
+    for report in ingest_landing(lakehouse, selected, batch_id=context.run_id[:12], in_child_process=True):
         key = bronze_key(report.feed)
         context.log.info(f"{report.feed}: {report}")
         quarantined[report.feed] = report.quarantined

@@ -18,7 +18,7 @@ from deltalake.exceptions import TableNotFoundError
 
 PARTITION_COLUMN = "event_date"
 # Streaming writes keep a writer open per partition: small row groups and files bound the memory.
-STREAM_WRITER = WriterProperties(max_row_group_size=131_072)
+STREAM_WRITER = WriterProperties(max_row_group_size=65_536)
 STREAM_TARGET_FILE_BYTES = 64 * 1024 * 1024
 
 
@@ -62,14 +62,15 @@ class DeltaLake:
         first = next(iterator, None)
         if first is None:
             return 0
-        arrow_first = first.to_arrow(compat_level=pl.CompatLevel.oldest())
+        # String views pass to delta-rs as they are; the oldest Arrow layout would copy every string.
+        arrow_first = first.to_arrow(compat_level=pl.CompatLevel.newest())
         schema, written = arrow_first.schema, [first.height]
 
         def batches():
             yield from arrow_first.to_batches()
             for frame in iterator:
                 written.append(frame.height)
-                yield from frame.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(schema).to_batches()
+                yield from frame.to_arrow(compat_level=pl.CompatLevel.newest()).cast(schema).to_batches()
 
         write_deltalake(
             self.uri(table), pa.RecordBatchReader.from_batches(schema, batches()), mode="append",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import uuid
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,6 +18,7 @@ from hn_assets.defs.ingest.landing import (FILE_COL, LINE_COL, RAW_COL, LandingF
                                            empty_frame, read_landing_batches)
 from hn_assets.defs.ingest.privacy import Pseudonymiser, apply_privacy, mask_raw
 from hn_assets.defs.ingest.validate import REASON_COL, check
+from hn_assets.settings import get_settings
 
 
 @dataclass
@@ -117,12 +120,26 @@ def ingest_feed(feed: str, files: list[LandingFile], lake: DeltaLake, pseudonymi
     return report
 
 
-def ingest_landing(lakehouse, feeds=None, batch_id: str | None = None):
+def _ingest_one(feed: str, landing: str, archive: str, bronze_root: str, storage_options: dict | None,
+                batch_id: str | None) -> FeedReport:
+    return ingest_feed(feed, discover(Path(landing), feed), DeltaLake(bronze_root, storage_options),
+                       Pseudonymiser(get_settings().pseudonym_key), archive_root=Path(archive), batch_id=batch_id)
+
+
+def ingest_landing(lakehouse, feeds=None, batch_id: str | None = None, in_child_process: bool = False):
     """Ingest every pending landing file of `feeds` (all by default); yields one report per feed.
 
-    `lakehouse` is a LakehouseResource (landing, archive, Delta lake, pseudonymiser).
+    `lakehouse` is a LakehouseResource (landing, archive, Delta lake). With `in_child_process`, the
+    work runs in a spawned worker: polars and delta-rs keep the memory they once allocated (1.5 GB
+    after 10M events), and it returns to the OS only when that worker exits, so the run's own
+    process stays small for the dbt build that follows.
     """
-    lake, pseudonymiser = lakehouse.delta(), lakehouse.pseudonymiser()
-    for feed in feeds or FEEDS:
-        yield ingest_feed(feed, discover(lakehouse.landing, feed), lake, pseudonymiser,
-                          archive_root=lakehouse.archive, batch_id=batch_id)
+    lake = lakehouse.delta()
+    args = (str(lakehouse.landing), str(lakehouse.archive), lake.root, lake.storage_options, batch_id)
+    if not in_child_process:
+        for feed in feeds or FEEDS:
+            yield _ingest_one(feed, *args)
+        return
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as worker:
+        for feed in feeds or FEEDS:
+            yield worker.submit(_ingest_one, feed, *args).result()

@@ -27,18 +27,27 @@ MASK = "***"
 class Pseudonymiser:
     def __init__(self, key: bytes):
         self._key = hashlib.sha256(key).digest()
-        self._tokens: dict[str, str] = {}  # the same id recurs across columns and batches
+        # Tokens already computed: ids recur across columns, batches and files.
+        self._known = pl.DataFrame(schema={"value": pl.String, "token": pl.String})
 
     def token(self, value: str) -> str:
         return hashlib.blake2b(value.encode(), key=self._key, digest_size=12).hexdigest()
 
-    def series(self, values: pl.Series) -> pl.Series:
-        """Token per value, hashed once per distinct value."""
-        distinct = values.drop_nulls().unique()
-        tokens = self._tokens
-        mapped = [tokens.get(v) or tokens.setdefault(v, self.token(v)) for v in distinct.to_list()]
-        return values.replace_strict(distinct, pl.Series(mapped, dtype=pl.String), default=None,
-                                     return_dtype=pl.String)
+    def replace(self, df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+        """Each named column replaced by its tokens. Known values are found with a join; only
+        values never seen before are hashed (in Python, once each)."""
+        if not columns:
+            return df
+        distinct = pl.concat([df[c] for c in columns]).drop_nulls().unique().to_frame("value")
+        known = self._known.join(distinct, on="value", how="semi")
+        unseen = distinct.join(known, on="value", how="anti")["value"]
+        if unseen.len():
+            new = pl.DataFrame({"value": unseen, "token": [self.token(v) for v in unseen.to_list()]},
+                               schema=self._known.schema)
+            self._known = pl.concat([self._known, new], rechunk=False)
+            known = pl.concat([known, new])
+        return df.with_columns(pl.col(c).replace_strict(known["value"], known["token"], default=None,
+                                                        return_dtype=pl.String) for c in columns)
 
 
 def scrub_text(expr: pl.Expr) -> pl.Expr:
@@ -58,30 +67,39 @@ def _age_band(birth: pl.Expr, at: pl.Expr) -> pl.Expr:
 def apply_privacy(df: pl.DataFrame, contract: FeedContract, pseudonymiser: Pseudonymiser) -> pl.DataFrame:
     """Typed, contract-valid rows -> rows fit for bronze (no raw PII, consent honoured)."""
     date_col = pl.col(contract.date_field)
+    to_tokens = []
     for field in contract.fields:
         name = field.name
-        if field.privacy == "pseudonymise":
-            df = df.with_columns(pseudonymiser.series(df[name]).alias(name))
+        if field.privacy in ("pseudonymise", "visitor"):
+            to_tokens.append(name)
         elif field.privacy == "drop":
             df = df.drop(name)
         elif field.privacy == "age_band":
             df = df.with_columns(_age_band(pl.col(name), date_col).alias("age_band")).drop(name)
-        elif field.privacy == "visitor":
-            df = _visitor(df, contract, pseudonymiser)
+    visitor = any(field.privacy == "visitor" for field in contract.fields)
+    if visitor:
+        df = _salt_visitor(df, contract)
+    df = pseudonymiser.replace(df, to_tokens)
+    if visitor:
+        df = _unlink_anonymous(df)
     for name in FREE_TEXT_FIELDS:
         if name in df.columns:
             df = df.with_columns(scrub_text(pl.col(name)))
     return df
 
 
-def _visitor(df: pl.DataFrame, contract: FeedContract, pseudonymiser: Pseudonymiser) -> pl.DataFrame:
-    consented = pl.col("analytics_consent")
+def _salt_visitor(df: pl.DataFrame, contract: FeedContract) -> pl.DataFrame:
+    """Without consent the visitor is salted with the day: one day's sessions stay linkable, no more."""
     day = pl.col(contract.date_field).dt.date().cast(pl.String)
-    # Without consent the token is salted with the day: one day's sessions stay linkable, no more.
-    salted = pl.when(consented).then(pl.col("visitor_id")).otherwise(pl.format("{}|{}", pl.col("visitor_id"), day))
-    df = df.with_columns(salted.alias("visitor_id"))
-    df = df.with_columns(pseudonymiser.series(df["visitor_id"]).alias("visitor_id"))
-    anonymous = {c: pl.when(consented).then(pl.col(c)) for c in ("user_id", "client_session_id") if c in df.columns}
+    salted = pl.when(pl.col("analytics_consent")).then(pl.col("visitor_id")).otherwise(
+        pl.format("{}|{}", pl.col("visitor_id"), day))
+    return df.with_columns(salted.alias("visitor_id"))
+
+
+def _unlink_anonymous(df: pl.DataFrame) -> pl.DataFrame:
+    """Events without consent keep no user id or client session id."""
+    anonymous = {c: pl.when(pl.col("analytics_consent")).then(pl.col(c))
+                 for c in ("user_id", "client_session_id") if c in df.columns}
     return df.with_columns(**anonymous)
 
 

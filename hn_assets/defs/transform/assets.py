@@ -20,8 +20,13 @@ class DbtBuildConfig(dg.Config):
     backfill_end: str | None = None
 
 
+# dbt unit tests check the SQL logic with fixtures: they run in `make test` and CI, not in
+# every production build (dbt's own advice).
+PRODUCTION_BUILD = ["build", "--exclude-resource-type", "unit_test"]
+
+
 def build_args(config: DbtBuildConfig) -> list[str]:
-    args = ["build"]
+    args = list(PRODUCTION_BUILD)
     if config.full_refresh:
         args.append("--full-refresh")
     if config.backfill_start:
@@ -30,9 +35,17 @@ def build_args(config: DbtBuildConfig) -> list[str]:
 
 
 def backfill_args(start: str, end: str) -> list[str]:
-    """Reprocess the events of [start, end]; unit tests are skipped (their fixtures have no dates)."""
-    return ["--vars", json.dumps({"backfill_start": start, "backfill_end": end}),
-            "--exclude-resource-type", "unit_test"]
+    """Reprocess the events of [start, end]."""
+    return ["--vars", json.dumps({"backfill_start": start, "backfill_end": end})]
+
+
+def _view_models() -> frozenset[str]:
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    return frozenset(node["name"] for node in manifest["nodes"].values()
+                     if node["resource_type"] == "model" and node["config"]["materialized"] == "view")
+
+
+VIEW_MODELS = _view_models()
 
 
 def _with_profile(event, profiles: dict):
@@ -42,8 +55,8 @@ def _with_profile(event, profiles: dict):
     if profile is None:
         return event
     schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in profile["columns"]])
-    return event.with_metadata({**event.metadata, "dagster/row_count": profile["rows"],
-                                "dagster/column_schema": schema})
+    counts = {} if profile["rows"] is None else {"dagster/row_count": profile["rows"]}
+    return event.with_metadata({**event.metadata, **counts, "dagster/column_schema": schema})
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=HNDbtTranslator(),
@@ -51,6 +64,6 @@ def _with_profile(event, profiles: dict):
 def hn_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     events = list(dbt.cli(build_args(config), context=context).stream())
     names = {key.path[-1] for key in context.selected_asset_keys}
-    profiles = table_profiles(get_settings().warehouse_path, names)
+    profiles = table_profiles(get_settings().warehouse_path, names, uncounted=VIEW_MODELS)
     for event in events:
         yield _with_profile(event, profiles)
