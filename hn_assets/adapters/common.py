@@ -27,8 +27,15 @@ def event_id(source: str, columns: list[str]) -> pl.Expr:
 
 
 def map_event_type(source: str, raw: pl.Expr) -> pl.Expr:
-    mapping = ADAPTER_EVENT_MAPPINGS[source]
-    return raw.replace(mapping)  # unmapped values stay as they are and fail the contract downstream
+    """The canonical event type; unmapped values stay as they are and fail the contract downstream.
+
+    A when/then chain, not `replace`: polars' streaming engine runs it in bounded memory, where
+    `replace` made a 10M-row load hold the whole file (3 GB)."""
+    (first, canonical), *rest = ADAPTER_EVENT_MAPPINGS[source].items()
+    mapped = pl.when(raw == first).then(pl.lit(canonical))
+    for value, canonical in rest:
+        mapped = mapped.when(raw == value).then(pl.lit(canonical))
+    return mapped.otherwise(raw)
 
 
 def missing_reason(source: str, required: list[str]) -> pl.Expr:

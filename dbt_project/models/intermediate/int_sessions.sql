@@ -5,15 +5,16 @@
 with events as (
     select * from {{ ref('int_session_events') }}
     {% if is_partial_run() %}
-    where visitor_id in ({{ affected_visitors(ref('int_session_events')) }})
+    where visitor_id in ({{ affected_visitors(ref('int_events_sessionised')) }})
     {% endif %}
 ),
 
+-- Grouped by (visitor, n) rather than the text key built from them: cheaper to hash.
 sessions as (
     select
-        session_key,
+        visitor_id || '#' || session_number as session_key,
         visitor_id,
-        any_value(session_number) as session_number,
+        session_number,
         max(user_id) as user_id,
         arg_min(client_session_id, event_index) as client_session_id,
         min(event_timestamp) as session_start,
@@ -35,7 +36,7 @@ sessions as (
         bool_and(analytics_consent) as analytics_consent,
         max(_ingested_at) as _ingested_at
     from events
-    group by session_key, visitor_id
+    group by visitor_id, session_number
 )
 
 select

@@ -9,6 +9,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from queue import Full, Queue
+from threading import Event, Thread
+from typing import Iterator
 
 import polars as pl
 
@@ -68,7 +71,7 @@ def _create_empty_tables(contract: FeedContract, lake: DeltaLake, pseudonymiser:
 
 def ingest_feed(feed: str, files: list[LandingFile], lake: DeltaLake, pseudonymiser: Pseudonymiser,
                 archive_root: Path | None = None, batch_id: str | None = None,
-                batch_rows: int = 250_000) -> FeedReport:
+                batch_rows: int = 100_000) -> FeedReport:
     """Take `files` into `bronze_<feed>` and `bronze_quarantine`, each in one Delta commit.
 
     Records stream through in batches (bounded memory); rejected ones are kept aside and
@@ -94,7 +97,7 @@ def ingest_feed(feed: str, files: list[LandingFile], lake: DeltaLake, pseudonymi
 
     def accepted_rows():
         for file in todo:
-            for raw in read_landing_batches(file, contract, batch_rows):
+            for raw in read_ahead(read_landing_batches(file, contract, batch_rows)):
                 accepted, rejected = check(raw, contract)
                 report.landed += raw.height
                 report.accepted += accepted.height
@@ -105,7 +108,7 @@ def ingest_feed(feed: str, files: list[LandingFile], lake: DeltaLake, pseudonymi
                     yield _bronze_rows(accepted, contract, pseudonymiser, ingested_at, batch_id)
 
     if todo:
-        rows = accepted_rows()
+        rows = read_ahead(accepted_rows())
         if bronze_files:
             lake.append_stream(contract.bronze_table, rows, [ids[r] for r in bronze_files])
         for _ in rows:  # files the bronze table already holds: read them for their rejected rows only
@@ -118,6 +121,39 @@ def ingest_feed(feed: str, files: list[LandingFile], lake: DeltaLake, pseudonymi
         for f in files:
             archive(f, archive_root)
     return report
+
+
+def read_ahead(items: Iterator, depth: int = 2) -> Iterator:
+    """`items`, produced by a background thread up to `depth` ahead: reading, checking and
+    pseudonymising the next batch (polars work, mostly outside the GIL) overlaps delta-rs writing
+    this one. An error in the producer is raised here; stopping early stops the producer."""
+    queue: Queue = Queue(maxsize=depth)
+    stop, end = Event(), object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(item, timeout=0.1)
+                        break
+                    except Full:
+                        pass
+                if stop.is_set():
+                    return
+            queue.put(end)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            queue.put(exc)
+
+    producer = Thread(target=produce, name="ingest-read-ahead", daemon=True)
+    producer.start()
+    try:
+        while (item := queue.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _ingest_one(feed: str, landing: str, archive: str, bronze_root: str, storage_options: dict | None,

@@ -1,12 +1,15 @@
 """The dbt project, its manifest and how its nodes appear in Dagster."""
 
+import importlib.metadata
 import shutil
 import sys
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
 import dagster as dg
+from packaging import version
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject
 
 from hn_assets.settings import REPO_ROOT
@@ -61,5 +64,25 @@ class HNDbtTranslator(DagsterDbtTranslator):
         return spec.replace_attributes(freshness_policy=policy) if policy else spec
 
 
+class LocalDbtCliResource(DbtCliResource):
+    """dagster-dbt's resource, minus two things it does on every run that this platform does not use.
+
+    - It runs `dbt --version` to learn the CLI's version, and that command asks PyPI for the newest
+      dbt releases (HTTP, ~5 s; nothing may be fetched at run time here). The executable is this
+      environment's own dbt, so the installed dbt-core's version is the answer.
+    - It builds an in-process dbt adapter (~2 s) for its column and row-count metadata fetchers;
+      row counts and schemas come from our own read after the build (hn_dbt_models), because a
+      DuckDB handle held during the build would block dbt's writes.
+    """
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args):
+        return None
+
+
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable())
+    return LocalDbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR),
+                               dbt_executable=dbt_executable())
