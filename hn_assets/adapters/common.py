@@ -55,16 +55,17 @@ def read_source_csv(path: Path, columns: list[str], kind: str) -> pl.LazyFrame:
 
 
 def write_landing(frame: pl.LazyFrame, source: str, source_path: Path, landing_root: Path) -> LandResult:
-    """Stream the mapped rows into one CSV landing file with the contract's columns, atomically."""
+    """Stream the mapped rows into one Parquet landing file with the contract's columns (all text,
+    as read), atomically. Parquet, not CSV: ingest reads it back without parsing text again."""
     out = frame.with_columns(pl.lit(SCHEMA_VERSION).alias("schema_version"), pl.lit(source).alias("source"))
     present = out.collect_schema().names()
     out = out.with_columns([pl.lit(None, pl.String).alias(c) for c in CLICKSTREAM.field_names if c not in present])
     folder = landing_root / CLICKSTREAM.name / f"source={source}"
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{source_path.stem}.csv"
+    target = folder / f"{source_path.stem}.parquet"
     tmp = folder / f".{target.name}.tmp"
-    out.select(CLICKSTREAM.field_names).sink_csv(tmp)
-    counts = pl.scan_csv(tmp, infer_schema=False).select(
+    out.select(pl.col(c).cast(pl.String) for c in CLICKSTREAM.field_names).sink_parquet(tmp, compression="lz4")
+    counts = pl.scan_parquet(tmp).select(
         pl.len().alias("rows"), pl.col("source_error").is_not_null().sum().alias("flagged")).collect()
     tmp.replace(target)
     return LandResult(source, counts["rows"].item(), counts["flagged"].item(), target)

@@ -18,7 +18,7 @@ import polars as pl
 
 from hn_assets.contracts import FeedContract
 
-LANDING_SUFFIXES = (".jsonl", ".csv")
+LANDING_SUFFIXES = (".jsonl", ".csv", ".parquet")
 LINE_COL, RAW_COL, PARSE_ERROR_COL, FILE_COL = "_line", "_raw", "_parse_error", "_source_file"
 
 
@@ -125,7 +125,8 @@ def read_jsonl(path: Path, contract: FeedContract) -> pl.DataFrame:
     return pl.concat([ok, bad]).sort(LINE_COL)
 
 
-def _csv_frame(batch: pl.DataFrame, contract: FeedContract, first_line: int) -> pl.DataFrame:
+def _text_frame(batch: pl.DataFrame, contract: FeedContract, first_line: int) -> pl.DataFrame:
+    """A batch of a tabular file (CSV, Parquet) as a landing frame; missing fields are null."""
     names = contract.field_names
     batch = batch.with_columns([pl.lit(None, pl.String).alias(n) for n in names if n not in batch.columns])
     # The raw text is rebuilt from the fields only for rows that end in quarantine.
@@ -148,10 +149,24 @@ def read_csv_batches(path: Path, contract: FeedContract, batch_rows: int) -> Ite
     line = 2
     try:
         for batch in _chain(first, batches):
-            yield _csv_frame(batch, contract, line)
+            yield _text_frame(batch, contract, line)
             line += batch.height
     except pl.exceptions.PolarsError as exc:
         raise ValueError(f"landing file {path} breaks the CSV format after line {line}: {exc}") from exc
+
+
+def read_parquet_batches(path: Path, contract: FeedContract, batch_rows: int) -> Iterator[pl.DataFrame]:
+    """Streams a Parquet file in batches, every field as text (the contract check types them);
+    "line" is the 1-based row number. A file that cannot be read fails its feed's ingest, named."""
+    try:
+        present = pl.scan_parquet(path).collect_schema().names()
+        scan = pl.scan_parquet(path).select(pl.col(c).cast(pl.String) for c in contract.field_names if c in present)
+        row = 1
+        for batch in scan.collect_batches(chunk_size=batch_rows):
+            yield _text_frame(batch, contract, row)
+            row += batch.height
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise ValueError(f"landing file {path} is not readable Parquet: {exc}") from exc
 
 
 def _chain(first: pl.DataFrame | None, rest: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
@@ -182,8 +197,10 @@ def _csv_slow(path: Path, contract: FeedContract) -> pl.DataFrame:
 
 def read_landing_batches(file: LandingFile, contract: FeedContract, batch_rows: int = 250_000) -> Iterator[pl.DataFrame]:
     """The file's records as all-text frames (with line numbers), in batches for large CSVs."""
-    frames = ([read_jsonl(file.path, contract)] if file.path.suffix == ".jsonl"
-              else read_csv_batches(file.path, contract, batch_rows))
+    readers = {".jsonl": lambda: [read_jsonl(file.path, contract)],
+               ".csv": lambda: read_csv_batches(file.path, contract, batch_rows),
+               ".parquet": lambda: read_parquet_batches(file.path, contract, batch_rows)}
+    frames = readers[file.path.suffix]()
     for frame in frames:
         yield frame.with_columns(pl.lit(file.relative).alias(FILE_COL))
 
