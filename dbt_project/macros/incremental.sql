@@ -4,19 +4,20 @@
   - in an incremental run: rows ingested after the newest row this model already holds;
   - otherwise (first run, --full-refresh): everything.
 -#}
-{% macro new_rows_filter(ingested_col='_ingested_at', date_col='event_date') -%}
+{% macro new_rows_filter(ingested_col='_ingested_at', date_col='event_date', prefix='') -%}
     {%- if var('backfill_start', none) -%}
-        {{ date_col }} between date '{{ var("backfill_start") }}' and date '{{ var("backfill_end", var("backfill_start")) }}'
+        {{ prefix }}{{ date_col }} between date '{{ var("backfill_start") }}' and date '{{ var("backfill_end", var("backfill_start")) }}'
     {%- elif is_incremental() -%}
-        {{ ingested_col }} > (select coalesce(max({{ ingested_col }}), timestamptz '1900-01-01') from {{ this }})
+        {{ prefix }}{{ ingested_col }} > (select coalesce(max({{ ingested_col }}), timestamptz '1900-01-01') from {{ this }})
     {%- else -%}
         true
     {%- endif -%}
 {%- endmacro %}
 
-{#- Visitors whose events changed since this model last ran: their sessions are rebuilt whole. -#}
+{#- Visitors whose events changed since this model last ran: their sessions are rebuilt whole.
+    Columns are qualified: a relation lacking one must fail, not bind to the outer query. -#}
 {% macro affected_visitors(events_relation) -%}
-    select distinct visitor_id from {{ events_relation }} where {{ new_rows_filter() }}
+    select distinct changed.visitor_id from {{ events_relation }} as changed where {{ new_rows_filter(prefix='changed.') }}
 {%- endmacro %}
 
 {% macro is_partial_run() -%}

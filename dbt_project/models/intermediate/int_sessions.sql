@@ -1,11 +1,12 @@
 {{ config(materialized='incremental', unique_key='visitor_id', incremental_strategy='delete+insert') }}
+-- depends_on: {{ ref('stg_clickstream_events') }}
 
 -- One row per session with its counts, device/channel, local time in the visitor's own
 -- timezone (DST-correct through ICU) and a bot flag (many events, no think time).
 with events as (
     select * from {{ ref('int_session_events') }}
     {% if is_partial_run() %}
-    where visitor_id in ({{ affected_visitors(ref('int_events_sessionised')) }})
+    where visitor_id in ({{ affected_visitors(ref('stg_clickstream_events')) }})
     {% endif %}
 ),
 
