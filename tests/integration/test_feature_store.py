@@ -115,7 +115,7 @@ def test_session_feature_module_equals_the_dbt_snapshots(built_store):
                for e in events.filter(pl.col("session_key") == s["session_key"]).iter_rows(named=True)]
         rows += [{"session_key": s["session_key"], **snap}
                  for snap in session_snapshots(evs, s["timezone"], s["device"], s["channel"])]
-    computed = pl.DataFrame(rows).sort("session_key", "snapshot_index")
+    computed = pl.DataFrame(rows, infer_schema_length=None).sort("session_key", "snapshot_index")
     columns = [c for c in computed.columns if c != "as_of"]
     assert computed.height == expected.height > 100
     for column in columns:

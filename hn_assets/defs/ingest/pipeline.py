@@ -97,6 +97,7 @@ def ingest_feed(feed: str, files: list[LandingFile], lake: DeltaLake, pseudonymi
 
     def accepted_rows():
         for file in todo:
+            # Two stages ahead of the writer: reading the next batch overlaps checking this one.
             for raw in read_ahead(read_landing_batches(file, contract, batch_rows)):
                 accepted, rejected = check(raw, contract)
                 report.landed += raw.height

@@ -1,6 +1,7 @@
 """Every dbt model, seed and test as Dagster assets and asset checks."""
 
 import json
+from functools import cache
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -39,13 +40,12 @@ def backfill_args(start: str, end: str) -> list[str]:
     return ["--vars", json.dumps({"backfill_start": start, "backfill_end": end})]
 
 
-def _view_models() -> frozenset[str]:
+@cache
+def view_models() -> frozenset[str]:
+    """Models materialised as views (read from the manifest once per process, in a run)."""
     manifest = json.loads(dbt_project.manifest_path.read_text())
     return frozenset(node["name"] for node in manifest["nodes"].values()
                      if node["resource_type"] == "model" and node["config"]["materialized"] == "view")
-
-
-VIEW_MODELS = _view_models()
 
 
 def _with_profile(event, profiles: dict):
@@ -64,6 +64,6 @@ def _with_profile(event, profiles: dict):
 def hn_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     events = list(dbt.cli(build_args(config), context=context).stream())
     names = {key.path[-1] for key in context.selected_asset_keys}
-    profiles = table_profiles(get_settings().warehouse_path, names, uncounted=VIEW_MODELS)
+    profiles = table_profiles(get_settings().warehouse_path, names, uncounted=view_models())
     for event in events:
         yield _with_profile(event, profiles)
