@@ -5,7 +5,8 @@ root as `read_parquet([the snapshot's files])`, with partition values typed from
 DuckDB then reads bronze with its own Parquet reader: in parallel, with projection and filter
 pushdown, inside its memory limit, nothing copied; and the whole dbt invocation sees one snapshot
 per table, the one current when it started. The views hold plain file lists, so any process can
-query them (while the files exist: bronze is append-only and never vacuumed).
+query them, as of the last dbt invocation (a later vacuum, e.g. by an erasure, removes files they
+name until dbt next opens the warehouse).
 
 Why not dbt-duckdb's built-in `delta` source plugin: it hands DuckDB a pyarrow dataset, which DuckDB
 either scans through Arrow (at 10M events twice the time, plus ~3 GB of Arrow read-ahead outside
