@@ -17,7 +17,7 @@ import polars as pl
 
 from hn_assets.contracts import FEEDS, QUARANTINE_TABLE, FeedContract
 from hn_assets.defs.ingest.bronze import PARTITION_COLUMN, DeltaLake
-from hn_assets.defs.ingest.landing import (FILE_COL, LINE_COL, RAW_COL, LandingFile, archive, discover,
+from hn_assets.defs.ingest.landing import (BATCH_ROWS, FILE_COL, LINE_COL, RAW_COL, LandingFile, archive, discover,
                                            empty_frame, read_landing_batches)
 from hn_assets.defs.ingest.privacy import Pseudonymiser, apply_privacy, mask_raw
 from hn_assets.defs.ingest.validate import REASON_COL, check
@@ -71,7 +71,7 @@ def _create_empty_tables(contract: FeedContract, lake: DeltaLake, pseudonymiser:
 
 def ingest_feed(feed: str, files: list[LandingFile], lake: DeltaLake, pseudonymiser: Pseudonymiser,
                 archive_root: Path | None = None, batch_id: str | None = None,
-                batch_rows: int = 100_000) -> FeedReport:
+                batch_rows: int = BATCH_ROWS) -> FeedReport:
     """Take `files` into `bronze_<feed>` and `bronze_quarantine`, each in one Delta commit.
 
     Records stream through in batches (bounded memory); rejected ones are kept aside and

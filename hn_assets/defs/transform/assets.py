@@ -1,7 +1,6 @@
 """Every dbt model, seed and test as Dagster assets and asset checks."""
 
 import json
-from functools import cache
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -40,10 +39,7 @@ def backfill_args(start: str, end: str) -> list[str]:
     return ["--vars", json.dumps({"backfill_start": start, "backfill_end": end})]
 
 
-@cache
-def view_models() -> frozenset[str]:
-    """Models materialised as views (read from the manifest once per process, in a run)."""
-    manifest = json.loads(dbt_project.manifest_path.read_text())
+def view_models(manifest) -> frozenset[str]:
     return frozenset(node["name"] for node in manifest["nodes"].values()
                      if node["resource_type"] == "model" and node["config"]["materialized"] == "view")
 
@@ -62,8 +58,9 @@ def _with_profile(event, profiles: dict):
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=HNDbtTranslator(),
             pool=DUCKDB_POOL, name="hn_dbt_models")
 def hn_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-    events = list(dbt.cli(build_args(config), context=context).stream())
+    invocation = dbt.cli(build_args(config), context=context)
+    events = list(invocation.stream())
     names = {key.path[-1] for key in context.selected_asset_keys}
-    profiles = table_profiles(get_settings().warehouse_path, names, uncounted=view_models())
+    profiles = table_profiles(get_settings().warehouse_path, names, uncounted=view_models(invocation.manifest))
     for event in events:
         yield _with_profile(event, profiles)
