@@ -51,6 +51,8 @@ demo: install
 	@echo "Done. Open the Dagster UI with 'make ui' -> http://127.0.0.1:3000 (HN_HOME=$(HN_HOME))"
 
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	bash .ci/redis-server.sh || true
 	$(BIN)/pytest
 

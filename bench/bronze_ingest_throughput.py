@@ -18,13 +18,13 @@ from pathlib import Path
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import peak_rss_mb, table  # noqa: E402
+from _common import peak_rss_mb, table
 
-from hn_assets.defs.ingest.bronze import DeltaLake  # noqa: E402
-from hn_assets.defs.ingest.landing import discover  # noqa: E402
-from hn_assets.defs.ingest.pipeline import ingest_feed  # noqa: E402
-from hn_assets.defs.ingest.privacy import Pseudonymiser  # noqa: E402
-from hn_assets.simulator import SimulationConfig, simulate  # noqa: E402
+from hn_assets.ingest.bronze import DeltaLake
+from hn_assets.ingest.landing import discover
+from hn_assets.ingest.pipeline import ingest_feed
+from hn_assets.ingest.privacy import Pseudonymiser
+from hn_assets.simulator import SimulationConfig, simulate
 
 
 def main() -> None:
@@ -44,19 +44,30 @@ def main() -> None:
         start = time.perf_counter()
         frames = []
         for f in files:  # keep whole JSON objects only: the floor has no quarantine path
-            lines = [l for l in f.path.read_bytes().splitlines() if l.startswith(b"{") and l.endswith(b"}")]
-            frames.append(pl.read_ndjson(io.BytesIO(b"\n".join(lines)), infer_schema_length=None,
-                                         ignore_errors=True))
+            lines = [x for x in f.path.read_bytes().splitlines() if x.startswith(b"{") and x.endswith(b"}")]
+            frames.append(pl.read_ndjson(io.BytesIO(b"\n".join(lines)), infer_schema_length=None, ignore_errors=True))
         frame = pl.concat(frames, how="diagonal_relaxed")
         frame.write_delta(str(root / "floor"), mode="append")
         floor_s = time.perf_counter() - start
-    rows = [("hn ingest (contract, privacy, quarantine, Delta)", f"{report.landed:,}", f"{ingest_s:.1f}",
-             f"{report.landed / ingest_s:,.0f}"),
-            ("reference: read_ndjson -> Delta, no checks", f"{frame.height:,}", f"{floor_s:.1f}",
-             f"{frame.height / floor_s:,.0f}")]
+    rows = [
+        (
+            "hn ingest (contract, privacy, quarantine, Delta)",
+            f"{report.landed:,}",
+            f"{ingest_s:.1f}",
+            f"{report.landed / ingest_s:,.0f}",
+        ),
+        (
+            "reference: read_ndjson -> Delta, no checks",
+            f"{frame.height:,}",
+            f"{floor_s:.1f}",
+            f"{frame.height / floor_s:,.0f}",
+        ),
+    ]
     print(table(rows, ("run", "records", "seconds", "records/s")))
-    print(f"\naccepted {report.accepted:,}, quarantined {report.quarantined:,} (balanced: {report.balanced}); "
-          f"ingest = {ingest_s / floor_s:.1f}x the unchecked floor; peak RSS {peak_rss_mb():,.0f} MB")
+    print(
+        f"\naccepted {report.accepted:,}, quarantined {report.quarantined:,} (balanced: {report.balanced}); "
+        f"ingest = {ingest_s / floor_s:.1f}x the unchecked floor; peak RSS {peak_rss_mb():,.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -20,17 +20,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import table  # noqa: E402
+from _common import table
 
 REPO = Path(__file__).resolve().parent.parent
-FEATURES = ["user_history:lifetime_purchase_count", "user_history:sessions_last_30d",
-            "user_history:avg_order_value_90d"]
+FEATURES = [
+    "user_history:lifetime_purchase_count",
+    "user_history:sessions_last_30d",
+    "user_history:avg_order_value_90d",
+]
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -41,14 +44,33 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 def build(home: Path) -> None:
     env = {**os.environ, "HN_HOME": str(home)}
     bin_dir = Path(sys.executable).parent
-    subprocess.run([str(bin_dir / "hn"), "simulate", "--days", "10", "--users", "2000", "--sessions-per-day", "400",
-                    "--quiet"], env=env, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([sys.executable, "-c", "from hn_assets.defs.ingest.pipeline import ingest_landing; "
-                    "from hn_assets.defs.resources import LakehouseResource; "
-                    "from hn_assets.settings import get_settings; get_settings().ensure_dirs(); "
-                    "list(ingest_landing(LakehouseResource()))"], env=env, cwd=REPO, check=True)
-    subprocess.run([str(bin_dir / "dbt"), "build", "--profiles-dir", ".", "--quiet"], env=env,
-                   cwd=REPO / "dbt_project", check=True)
+    subprocess.run(
+        [str(bin_dir / "hn"), "simulate", "--days", "10", "--users", "2000", "--sessions-per-day", "400", "--quiet"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from hn_assets.ingest.pipeline import ingest_landing; "
+            "from hn_assets.defs.resources import LakehouseResource; "
+            "from hn_assets.settings import get_settings; get_settings().ensure_dirs(); "
+            "list(ingest_landing(LakehouseResource()))",
+        ],
+        env=env,
+        cwd=REPO,
+        check=True,
+    )
+    # Own target path: the repo's dbt_project/target/manifest.json is the code location's, and
+    # one compiled for this throwaway HN_HOME would point its external marts at a deleted folder.
+    subprocess.run(
+        [str(bin_dir / "dbt"), "build", "--profiles-dir", ".", "--quiet", "--target-path", str(home / "dbt-target")],
+        env=env,
+        cwd=REPO / "dbt_project",
+        check=True,
+    )
 
 
 def time_reads(store, users: list[str], reads: int) -> list[float]:
@@ -63,14 +85,16 @@ def time_reads(store, users: list[str], reads: int) -> list[float]:
 
 def raw_sqlite(path: Path, reads: int) -> list[float]:
     con = sqlite3.connect(path)
-    table_name = next(r[0] for r in con.execute("select name from sqlite_master where type='table'")
-                      if r[0].endswith("user_history"))
+    table_name = next(
+        r[0] for r in con.execute("select name from sqlite_master where type='table'") if r[0].endswith("user_history")
+    )
     keys = [r[0] for r in con.execute(f'select distinct entity_key from "{table_name}"')]
     out = []
     for i in range(reads):
         start = time.perf_counter()
-        con.execute(f'select feature_name, value, event_ts from "{table_name}" where entity_key = ?',
-                    (keys[i % len(keys)],)).fetchall()
+        con.execute(
+            f'select feature_name, value, event_ts from "{table_name}" where entity_key = ?', (keys[i % len(keys)],)
+        ).fetchall()
         out.append(time.perf_counter() - start)
     return out
 
@@ -96,8 +120,9 @@ def start_redis(tmp: Path) -> tuple[subprocess.Popen, str] | None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp)],
-                            stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp)], stdout=subprocess.DEVNULL
+    )
     for _ in range(200):
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
@@ -116,8 +141,10 @@ def main() -> None:
         home = Path(tmp) / "hn"
         os.environ["HN_HOME"] = str(home)
         build(home)
-        from hn_assets.defs.features.store import apply, feature_store
         import polars as pl
+
+        from hn_assets.defs.resources import FeatureStoreResource
+        from hn_assets.features.store import apply
 
         users = pl.read_parquet(home / "lake/gold/user_features/*.parquet")["user_id"].unique().sort().to_list()
         rows = []
@@ -127,16 +154,20 @@ def main() -> None:
             stores.append(("redis", redis[1]))
         try:
             for kind, url in stores:
-                os.environ["HN_ONLINE_STORE"] = kind
-                if url:
-                    os.environ["HN_REDIS_URL"] = url
-                store = feature_store()
+                store = FeatureStoreResource(online_store=kind, redis_url=url).store()
                 apply(store)
-                store.materialize(start_date=datetime(2020, 1, 1, tzinfo=timezone.utc),
-                                  end_date=datetime.now(timezone.utc), feature_views=["user_history"])
+                store.materialize(
+                    start_date=datetime(2020, 1, 1, tzinfo=UTC),
+                    end_date=datetime.now(UTC),
+                    feature_views=["user_history"],
+                )
                 p50, p99 = percentiles(time_reads(store, users, args.reads))
                 rows.append((kind, "Feast get_online_features(...).to_dict()", args.reads, f"{p50:.3f}", f"{p99:.3f}"))
-                raw = raw_sqlite(home / "feast" / "online_store.db", args.reads) if kind == "sqlite" else raw_redis(url, args.reads)
+                raw = (
+                    raw_sqlite(home / "feast" / "online_store.db", args.reads)
+                    if kind == "sqlite"
+                    else raw_redis(url, args.reads)
+                )
                 r50, r99 = percentiles(raw)
                 rows.append((kind, "reference: raw key-value read", args.reads, f"{r50:.3f}", f"{r99:.3f}"))
         finally:
@@ -144,7 +175,7 @@ def main() -> None:
                 redis[0].terminate()
         print(table(rows, ("online store", "read", "reads", "p50 ms", "p99 ms")))
         if not redis:
-            print("\nredis-server not found: Redis not measured (run .ci/redis-server.sh)")
+            print("\nskipped: Redis (redis-server not on PATH; .ci/redis-server.sh installs it)")
 
 
 if __name__ == "__main__":

@@ -29,15 +29,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     settings.ensure_dirs()
-    cfg = SimulationConfig(seed=args.seed, start_date=args.start_date, days=args.days, users=args.users,
-                           products=args.products, sessions_per_day=args.sessions_per_day,
-                           scenario=args.scenario, drift_start_day=args.drift_start_day,
-                           dirty_rate=args.dirty_rate)
+    cfg = SimulationConfig(
+        seed=args.seed,
+        start_date=args.start_date,
+        days=args.days,
+        users=args.users,
+        products=args.products,
+        sessions_per_day=args.sessions_per_day,
+        scenario=args.scenario,
+        drift_start_day=args.drift_start_day,
+        dirty_rate=args.dirty_rate,
+    )
     out = Path(args.out) if args.out else settings.home
     summary = simulate(cfg, out, progress=not args.quiet)
-    print(f"simulated {summary.days} days: {summary.sessions:,} sessions, {summary.events:,} events, "
-          f"{summary.purchases:,} purchases ({summary.conversion_rate:.2%} of human sessions), "
-          f"{summary.files} landing files under {out / 'landing'}")
+    print(
+        f"simulated {summary.days} days: {summary.sessions:,} sessions, {summary.events:,} events, "
+        f"{summary.purchases:,} purchases ({summary.conversion_rate:.2%} of human sessions), "
+        f"{summary.files} landing files under {out / 'landing'}"
+    )
     return 0
 
 
@@ -55,8 +64,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"hn load: {exc}", file=sys.stderr)
         return 2
-    print(f"landed {result.rows:,} {args.source} events ({result.flagged:,} flagged for quarantine) "
-          f"at {result.path}")
+    print(f"landed {result.rows:,} {args.source} events ({result.flagged:,} flagged for quarantine) at {result.path}")
     return 0
 
 
@@ -92,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--timezone", default="UTC", help="IANA timezone of the log's visitors")
     load.set_defaults(func=cmd_load)
 
-    env = sub.add_parser("env", help="print HN_HOME/DAGSTER_HOME exports (eval \"$(hn env)\")")
+    env = sub.add_parser("env", help='print HN_HOME/DAGSTER_HOME exports (eval "$(hn env)")')
     env.set_defaults(func=cmd_env)
     return parser
 

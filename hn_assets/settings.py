@@ -1,7 +1,7 @@
 """Every path and switch of the platform, read from the environment with embedded defaults.
 
 One `Settings` object is the only place that knows where things live under `HN_HOME`
-(see ARCHITECTURE.md §4). Code asks it for paths instead of building them.
+(docs/architecture.md, "Storage"). Code asks it for paths instead of building them.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ def _env(name: str, default: str) -> str:
 class Settings:
     home: Path = field(default_factory=lambda: Path(_env("HN_HOME", str(REPO_ROOT / ".hn"))).resolve())
     landing_retention_days: int = field(default_factory=lambda: int(_env("HN_LANDING_RETENTION_DAYS", "7")))
-    duckdb_memory_limit: str = field(default_factory=lambda: _env("HN_DUCKDB_MEMORY_LIMIT", "4GB"))
-    duckdb_threads: int = field(default_factory=lambda: int(_env("HN_DUCKDB_THREADS", "2")))
+    # DuckDB inside dbt (HN_DUCKDB_MEMORY_LIMIT, HN_DUCKDB_THREADS, HN_DBT_THREADS) is configured in
+    # dbt_project/profiles.yml, its one home.
     # Great Expectations suites validate a seeded uniform sample of at most this many rows.
     gx_max_rows: int = field(default_factory=lambda: int(_env("HN_GX_MAX_ROWS", "250000")))
     online_store: str = field(default_factory=lambda: _env("HN_ONLINE_STORE", "sqlite"))  # sqlite | redis
@@ -79,6 +79,16 @@ class Settings:
     def reports_dir(self) -> Path:
         return self.home / "reports"
 
+    @property
+    def mlflow_dir(self) -> Path:
+        """The embedded MLflow: tracking database and artifact store."""
+        return self.home / "mlflow"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        """An MLflow tracking server (HN_MLFLOW_TRACKING_URI), else SQLite under HN_HOME."""
+        return _env("HN_MLFLOW_TRACKING_URI", f"sqlite:///{self.mlflow_dir / 'mlflow.db'}")
+
     # ---- secrets ---------------------------------------------------------------
     @cached_property
     def pseudonym_key(self) -> bytes:
@@ -95,8 +105,15 @@ class Settings:
         return key_file.read_text().strip().encode()
 
     def ensure_dirs(self) -> None:
-        for path in (self.landing_dir, self.archive_dir, self.gold_dir,
-                     self.dagster_home, self.reports_dir):
+        for path in (
+            self.landing_dir,
+            self.archive_dir,
+            self.gold_dir,
+            self.feast_dir,
+            self.dagster_home,
+            self.reports_dir,
+            self.mlflow_dir,
+        ):
             path.mkdir(parents=True, exist_ok=True)
 
 

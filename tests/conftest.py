@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from hn_assets.settings import get_settings
 from hn_assets.simulator import SimulationConfig, simulate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -18,10 +20,13 @@ SMALL_STORE = SimulationConfig(seed=7, days=4, users=250, products=40, sessions_
 @pytest.fixture(scope="session", autouse=True)
 def dbt_manifest() -> None:
     """The Dagster code location is built from dbt's manifest: parse once if it is missing."""
-    from hn_assets.defs.transform.project import DBT_PROJECT_DIR, dbt_executable
+    from hn_assets.defs.transform.translator import DBT_PROJECT_DIR, dbt_executable
 
     if not (DBT_PROJECT_DIR / "target" / "manifest.json").exists():
-        subprocess.run([dbt_executable(), "parse", "--profiles-dir", ".", "--quiet"], cwd=DBT_PROJECT_DIR, check=True)
+        env = {**os.environ, "HN_HOME": os.environ.get("HN_HOME") or str(get_settings().home)}
+        subprocess.run(
+            [dbt_executable(), "parse", "--profiles-dir", ".", "--quiet"], cwd=DBT_PROJECT_DIR, check=True, env=env
+        )
 
 
 @pytest.fixture

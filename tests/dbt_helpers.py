@@ -10,22 +10,38 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from hn_assets.defs.ingest.pipeline import ingest_landing
 from hn_assets.defs.resources import LakehouseResource
+from hn_assets.ingest.pipeline import ingest_landing
 from hn_assets.settings import REPO_ROOT, get_settings
 
 DBT_DIR = REPO_ROOT / "dbt_project"
 DBT = str(Path(sys.executable).parent / "dbt")
-COMPARED_MODELS = ("silver.stg_clickstream_events", "silver.int_events_sessionised", "silver.int_session_events",
-                   "silver.int_sessions",
-                   "gold.fct_sessions", "gold.fct_session_snapshots", "gold.user_features",
-                   "gold.product_features", "gold.fct_product_demand_daily", "gold.dim_customers",
-                   "gold.dim_products")
+COMPARED_MODELS = (
+    "silver.stg_clickstream_events",
+    "silver.int_events_sessionised",
+    "silver.int_session_events",
+    "silver.int_sessions",
+    "gold.fct_sessions",
+    "gold.fct_session_snapshots",
+    "gold.user_features",
+    "gold.product_features",
+    "gold.fct_product_demand_daily",
+    "gold.dim_customers",
+    "gold.dim_products",
+)
 
 
 def dbt(*args: str, target_path: Path) -> subprocess.CompletedProcess:
-    command = [DBT, *args, "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
-               "--target-path", str(target_path)]
+    command = [
+        DBT,
+        *args,
+        "--project-dir",
+        str(DBT_DIR),
+        "--profiles-dir",
+        str(DBT_DIR),
+        "--target-path",
+        str(target_path),
+    ]
     result = subprocess.run(command, cwd=DBT_DIR, env=os.environ.copy(), capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-4000:]
     return result

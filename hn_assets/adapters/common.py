@@ -65,7 +65,10 @@ def write_landing(frame: pl.LazyFrame, source: str, source_path: Path, landing_r
     target = folder / f"{source_path.stem}.parquet"
     tmp = folder / f".{target.name}.tmp"
     out.select(pl.col(c).cast(pl.String) for c in CLICKSTREAM.field_names).sink_parquet(tmp, compression="lz4")
-    counts = pl.scan_parquet(tmp).select(
-        pl.len().alias("rows"), pl.col("source_error").is_not_null().sum().alias("flagged")).collect()
+    counts = (
+        pl.scan_parquet(tmp)
+        .select(pl.len().alias("rows"), pl.col("source_error").is_not_null().sum().alias("flagged"))
+        .collect()
+    )
     tmp.replace(target)
     return LandResult(source, counts["rows"].item(), counts["flagged"].item(), target)

@@ -7,12 +7,27 @@ from pathlib import Path
 
 import polars as pl
 
-from hn_assets.adapters.common import (LandResult, event_id, map_event_type, missing_reason,
-                                      read_source_csv, write_landing)
+from hn_assets.adapters.common import (
+    LandResult,
+    event_id,
+    map_event_type,
+    missing_reason,
+    read_source_csv,
+    write_landing,
+)
 
 SOURCE = "rees46"
-COLUMNS = ["event_time", "event_type", "product_id", "category_id", "category_code", "brand", "price",
-           "user_id", "user_session"]
+COLUMNS = [
+    "event_time",
+    "event_type",
+    "product_id",
+    "category_id",
+    "category_code",
+    "brand",
+    "price",
+    "user_id",
+    "user_session",
+]
 REQUIRED = ["event_time", "event_type", "product_id", "user_id", "user_session"]
 
 

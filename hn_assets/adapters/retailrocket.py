@@ -7,8 +7,14 @@ from pathlib import Path
 
 import polars as pl
 
-from hn_assets.adapters.common import (LandResult, event_id, map_event_type, missing_reason,
-                                      read_source_csv, write_landing)
+from hn_assets.adapters.common import (
+    LandResult,
+    event_id,
+    map_event_type,
+    missing_reason,
+    read_source_csv,
+    write_landing,
+)
 
 SOURCE = "retailrocket"
 COLUMNS = ["timestamp", "visitorid", "event", "itemid", "transactionid"]

@@ -15,8 +15,32 @@ from hn_assets.simulator.population import CHANNEL_EFFECT
 
 DEVICE_EFFECT = {"desktop": 0.3, "mobile": -0.35, "tablet": 0.0}
 # Relative session starts by local hour (evening peak, quiet nights).
-HOUR_PROFILE = (0.6, 0.35, 0.2, 0.15, 0.15, 0.25, 0.6, 1.2, 1.8, 2.2, 2.4, 2.5,
-                2.6, 2.5, 2.4, 2.4, 2.6, 2.9, 3.2, 3.6, 3.8, 3.4, 2.4, 1.3)
+HOUR_PROFILE = (
+    0.6,
+    0.35,
+    0.2,
+    0.15,
+    0.15,
+    0.25,
+    0.6,
+    1.2,
+    1.8,
+    2.2,
+    2.4,
+    2.5,
+    2.6,
+    2.5,
+    2.4,
+    2.4,
+    2.6,
+    2.9,
+    3.2,
+    3.6,
+    3.8,
+    3.4,
+    2.4,
+    1.3,
+)
 HOUR_EFFECT = tuple(-0.4 if h < 6 else 0.25 if 18 <= h <= 22 else 0.0 for h in range(24))
 
 
@@ -30,23 +54,24 @@ class Visitor:
     propensity: float
     price_sensitivity: float
     consent_analytics: bool
-    customer: object | None = None   # the Customer when the visitor is one
+    customer: object | None = None  # the Customer when the visitor is one
     sessions: int = 0
 
 
 @dataclass
 class DayContext:
     """What the store looks like on one day (shared by all its sessions)."""
+
     day_index: int
     catalogue: list
     cum_popularity: list[float]
     by_category: dict[str, list]
-    promo_categories: dict[str, float]     # category -> discount pct
+    promo_categories: dict[str, float]  # category -> discount pct
     storewide_discount: float
     holiday_countries: set[str]
     shopping_event: bool
     price_shock: bool
-    rates: dict[str, float]                # currency -> rate_to_eur
+    rates: dict[str, float]  # currency -> rate_to_eur
     cfg: object
 
 
@@ -54,8 +79,9 @@ def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def purchase_logit(ctx: DayContext, v: Visitor, device: str, channel: str, local_hour: int,
-                   offered: bool, noise: float) -> float:
+def purchase_logit(
+    ctx: DayContext, v: Visitor, device: str, channel: str, local_hour: int, offered: bool, noise: float
+) -> float:
     cfg = ctx.cfg
     c = v.customer
     history = 0.0
@@ -66,8 +92,20 @@ def purchase_logit(ctx: DayContext, v: Visitor, device: str, channel: str, local
     holiday = (0.35 if v.country in ctx.holiday_countries else 0.0) + (0.8 if ctx.shopping_event else 0.0)
     shock = -1.2 * v.price_sensitivity if ctx.price_shock else 0.0
     offer = cfg.offer_uplift_logit * (0.5 + 1.5 * v.price_sensitivity) if offered else 0.0
-    return (cfg.base_logit + v.propensity + history + min(v.sessions, 5) * 0.08 + promo + holiday + shock
-            + DEVICE_EFFECT[device] + CHANNEL_EFFECT[channel] + HOUR_EFFECT[local_hour] + offer + noise)
+    return (
+        cfg.base_logit
+        + v.propensity
+        + history
+        + min(v.sessions, 5) * 0.08
+        + promo
+        + holiday
+        + shock
+        + DEVICE_EFFECT[device]
+        + CHANNEL_EFFECT[channel]
+        + HOUR_EFFECT[local_hour]
+        + offer
+        + noise
+    )
 
 
 @dataclass
@@ -79,8 +117,9 @@ class SessionPlan:
     p1: float
 
 
-def plan_session(ctx: DayContext, v: Visitor, device: str, channel: str, local_hour: int,
-                 rng: random.Random) -> SessionPlan:
+def plan_session(
+    ctx: DayContext, v: Visitor, device: str, channel: str, local_hour: int, rng: random.Random
+) -> SessionPlan:
     cfg = ctx.cfg
     if rng.random() < cfg.bot_share:
         return SessionPlan(False, True, False, 0.0, 0.0)
@@ -143,10 +182,8 @@ def session_events(ctx: DayContext, v: Visitor, plan: SessionPlan, start_ms: int
         elif cart and r < p_cart + 0.04:
             steps.append(("remove_from_cart", t, cart.pop(rng.randrange(len(cart))), None))
         elif r < p_cart + 0.04 + p_view:
-            if last is not None and rng.random() < 0.25 * eng:
-                product = last
-            else:
-                product = pick_product(ctx, v, rng)
+            revisit = last is not None and rng.random() < 0.25 * eng
+            product = last if revisit else pick_product(ctx, v, rng)
             last = product
             steps.append(("product_view", t, product, None))
         elif r < p_cart + 0.04 + p_view + p_search:

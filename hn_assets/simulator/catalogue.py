@@ -21,8 +21,17 @@ CATEGORIES = {
     "bag": (0.05, 60, 0.40, False),
     "headset": (0.04, 120, 0.50, False),
 }
-CPUS = ("Intel Core Ultra 5", "Intel Core Ultra 7", "Intel Core Ultra 9", "AMD Ryzen 5", "AMD Ryzen 7",
-        "AMD Ryzen 9", "Apple M4", "Apple M4 Pro", "Snapdragon X Elite")
+CPUS = (
+    "Intel Core Ultra 5",
+    "Intel Core Ultra 7",
+    "Intel Core Ultra 9",
+    "AMD Ryzen 5",
+    "AMD Ryzen 7",
+    "AMD Ryzen 9",
+    "Apple M4",
+    "Apple M4 Pro",
+    "Snapdragon X Elite",
+)
 GPUS = ("integrated", "RTX 4050", "RTX 4060", "RTX 4070", "RTX 4080", "RTX 5090")
 
 
@@ -69,14 +78,25 @@ def build_catalogue(n_products: int, rng: random.Random) -> list[Product]:
             storage = rng.choice((256, 512, 512, 1024, 2048))
             gpu = rng.choice(GPUS[1:]) if category in ("gaming", "workstation") else "integrated"
             screen = rng.choice((13.3, 14.0, 15.6, 16.0, 17.3))
-        model = f"{rng.choice(('Pro', 'Air', 'Book', 'Edge', 'Nitro', 'Zen', 'Aero', 'Flex'))} {rng.randint(3, 9)}{rng.randint(0, 9)}"
-        products.append(Product(
-            product_id=f"P{i + 1:05d}",
-            name=f"{brand} {model} {category.replace('_', '-')}",
-            category=category, brand=brand, list_price=price,
-            unit_cost=round(price * rng.uniform(0.62, 0.82), 2),
-            price_tier=_tier(price, base), is_laptop=is_laptop, cpu=cpu, ram_gb=ram,
-            storage_gb=storage, gpu=gpu, screen_inches=screen,
-            popularity=rng.paretovariate(1.6), stock=rng.randint(5, 60),
-        ))
+        line = rng.choice(("Pro", "Air", "Book", "Edge", "Nitro", "Zen", "Aero", "Flex"))
+        model = f"{line} {rng.randint(3, 9)}{rng.randint(0, 9)}"
+        products.append(
+            Product(
+                product_id=f"P{i + 1:05d}",
+                name=f"{brand} {model} {category.replace('_', '-')}",
+                category=category,
+                brand=brand,
+                list_price=price,
+                unit_cost=round(price * rng.uniform(0.62, 0.82), 2),
+                price_tier=_tier(price, base),
+                is_laptop=is_laptop,
+                cpu=cpu,
+                ram_gb=ram,
+                storage_gb=storage,
+                gpu=gpu,
+                screen_inches=screen,
+                popularity=rng.paretovariate(1.6),
+                stock=rng.randint(5, 60),
+            )
+        )
     return products

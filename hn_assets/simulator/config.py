@@ -17,14 +17,14 @@ class SimulationConfig:
     products: int = 160
     sessions_per_day: int = 1200
     scenario: str = "baseline"
-    drift_start_day: int = 28           # scenario changes apply from this day index on
-    dirty_rate: float = 0.01            # share of clickstream records made dirty
-    anonymous_share: float = 0.45       # sessions from visitors who are not customers
+    drift_start_day: int = 28  # scenario changes apply from this day index on
+    dirty_rate: float = 0.01  # share of clickstream records made dirty
+    anonymous_share: float = 0.45  # sessions from visitors who are not customers
     bot_share: float = 0.015
-    offer_share: float = 0.10           # sessions shown a discount offer (the store's current policy: random)
+    offer_share: float = 0.10  # sessions shown a discount offer (the store's current policy: random)
     offer_discount_pct: float = 10.0
-    offer_uplift_logit: float = 0.6     # true effect of an offer on purchase log-odds, scaled by price sensitivity
-    base_logit: float = -5.0            # tunes conversion to ~2-4 %
+    offer_uplift_logit: float = 0.6  # true effect of an offer on purchase log-odds, scaled by price sensitivity
+    base_logit: float = -5.0  # tunes conversion to ~2-4 %
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:

@@ -23,8 +23,17 @@ FIXED_HOLIDAYS = {
 }
 COUNTRY_CODES = ("DE", "FR", "GB", "PL", "SE", "CH", "US", "BR", "JP", "AU")
 # EUR value of one unit, roughly; each walks randomly day by day.
-BASE_RATES = {"EUR": 1.0, "USD": 0.92, "GBP": 1.17, "CHF": 1.05, "SEK": 0.088, "PLN": 0.23,
-              "JPY": 0.0062, "AUD": 0.61, "BRL": 0.17}
+BASE_RATES = {
+    "EUR": 1.0,
+    "USD": 0.92,
+    "GBP": 1.17,
+    "CHF": 1.05,
+    "SEK": 0.088,
+    "PLN": 0.23,
+    "JPY": 0.0062,
+    "AUD": 0.61,
+    "BRL": 0.17,
+}
 COMPETITORS = ("MediaMax", "TechDirect", "NordicBytes")
 
 
@@ -56,9 +65,16 @@ def calendar_rows(start: date, days: int, schema_version: int) -> list[dict]:
         day = start + timedelta(days=i)
         holidays, event = holidays_on(day), shopping_event(day)
         for country in COUNTRY_CODES:
-            rows.append({"schema_version": schema_version, "date": day.isoformat(), "country": country,
-                         "is_holiday": country in holidays, "holiday_name": holidays.get(country, event),
-                         "is_shopping_event": event is not None})
+            rows.append(
+                {
+                    "schema_version": schema_version,
+                    "date": day.isoformat(),
+                    "country": country,
+                    "is_holiday": country in holidays,
+                    "holiday_name": holidays.get(country, event),
+                    "is_shopping_event": event is not None,
+                }
+            )
     return rows
 
 
@@ -74,26 +90,41 @@ class RateWalk:
         return dict(self.rates)
 
 
-def plan_promotions(start: date, days: int, categories: list[str], rng: random.Random,
-                    schema_version: int) -> list[dict]:
+def plan_promotions(
+    start: date, days: int, categories: list[str], rng: random.Random, schema_version: int
+) -> list[dict]:
     promos, i = [], 0
     day = start + timedelta(days=rng.randint(0, 4))
     while day < start + timedelta(days=days):
         length = rng.randint(3, 8)
         category = rng.choice(categories) if rng.random() < 0.8 else None
         i += 1
-        promos.append({"schema_version": schema_version, "promotion_id": f"PR{i:04d}",
-                       "name": f"{(category or 'storewide').replace('_', ' ').title()} week",
-                       "category": category, "product_id": None,
-                       "discount_pct": float(rng.choice((5, 10, 15, 20))),
-                       "start_date": day.isoformat(),
-                       "end_date": (day + timedelta(days=length - 1)).isoformat()})
+        promos.append(
+            {
+                "schema_version": schema_version,
+                "promotion_id": f"PR{i:04d}",
+                "name": f"{(category or 'storewide').replace('_', ' ').title()} week",
+                "category": category,
+                "product_id": None,
+                "discount_pct": float(rng.choice((5, 10, 15, 20))),
+                "start_date": day.isoformat(),
+                "end_date": (day + timedelta(days=length - 1)).isoformat(),
+            }
+        )
         day += timedelta(days=rng.randint(4, 10))
     for event_day in (start + timedelta(days=d) for d in range(days)):
         if shopping_event(event_day) == "Black Friday":
             i += 1
-            promos.append({"schema_version": schema_version, "promotion_id": f"PR{i:04d}",
-                           "name": "Black Friday", "category": None, "product_id": None,
-                           "discount_pct": 20.0, "start_date": event_day.isoformat(),
-                           "end_date": (event_day + timedelta(days=3)).isoformat()})
+            promos.append(
+                {
+                    "schema_version": schema_version,
+                    "promotion_id": f"PR{i:04d}",
+                    "name": "Black Friday",
+                    "category": None,
+                    "product_id": None,
+                    "discount_pct": 20.0,
+                    "start_date": event_day.isoformat(),
+                    "end_date": (event_day + timedelta(days=3)).isoformat(),
+                }
+            )
     return promos

@@ -12,10 +12,11 @@ pytestmark = pytest.mark.e2e
 
 
 def test_materialising_bronze_records_counts_schema_and_passing_checks(landed_store):
-    result = dg.materialize([*landing_sources, bronze_ingest], resources=default_resources())
+    result = dg.materialize([landing_sources, bronze_ingest], resources=default_resources())
     assert result.success
-    materialised = {e.asset_key: e.event_specific_data.materialization.metadata
-                    for e in result.get_asset_materialization_events()}
+    materialised = {
+        e.asset_key: e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()
+    }
     assert set(materialised) == {bronze_key(f) for f in FEEDS} | {QUARANTINE_KEY}
     clicks = materialised[bronze_key("clickstream_events")]
     assert clicks["dagster/row_count"].value == clicks["new_rows"].value > 0
@@ -40,16 +41,28 @@ def test_daily_batch_builds_bronze_silver_gold_with_passing_checks(landed_store)
     from hn_assets.definitions import defs
 
     with dg.instance_for_test() as instance:
-        result = defs.resolve_job_def("daily_batch").execute_in_process(instance=instance)
+        result = defs().resolve_job_def("daily_batch").execute_in_process(instance=instance)
     assert result.success
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert {"bronze_clickstream_events", "stg_clickstream_events", "int_sessions", "fct_sessions",
-            "fct_session_snapshots", "user_features", "product_features"} <= materialised
+    assert {
+        "bronze_clickstream_events",
+        "stg_clickstream_events",
+        "int_sessions",
+        "fct_sessions",
+        "fct_session_snapshots",
+        "user_features",
+        "product_features",
+    } <= materialised
     # Warn-severity checks (an order line arriving before its order) may fail; error-severity ones may not.
-    checks = {(c.asset_key.to_user_string(), c.check_name): c.passed or c.severity == dg.AssetCheckSeverity.WARN
-              for c in result.get_asset_check_evaluations()}
+    checks = {
+        (c.asset_key.to_user_string(), c.check_name): c.passed or c.severity == dg.AssetCheckSeverity.WARN
+        for c in result.get_asset_check_evaluations()
+    }
     assert checks[("fct_session_snapshots", "gx_suite")] and checks[("user_features", "gx_suite")]
     assert all(checks.values()), [k for k, v in checks.items() if not v]
-    fct = next(e.event_specific_data.materialization.metadata for e in result.get_asset_materialization_events()
-               if e.asset_key.to_user_string() == "fct_sessions")
+    fct = next(
+        e.event_specific_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "fct_sessions"
+    )
     assert fct["dagster/row_count"].value > 100

@@ -4,10 +4,9 @@ import polars as pl
 import pytest
 
 from hn_assets.adapters import land_rees46, land_retailrocket
-from hn_assets.defs.ingest.landing import discover
-from hn_assets.defs.ingest.pipeline import ingest_feed
 from hn_assets.defs.resources import LakehouseResource
-from hn_assets.settings import get_settings
+from hn_assets.ingest.landing import discover
+from hn_assets.ingest.pipeline import ingest_feed
 
 pytestmark = pytest.mark.integration
 
@@ -24,12 +23,16 @@ yesterday,1,view,5,
 
 
 def _ingest(lakehouse):
-    return ingest_feed("clickstream_events", discover(lakehouse.landing, "clickstream_events"),
-                       lakehouse.delta(), lakehouse.pseudonymiser())
+    return ingest_feed(
+        "clickstream_events",
+        discover(lakehouse.landing, "clickstream_events"),
+        lakehouse.delta(),
+        lakehouse.pseudonymiser(),
+    )
 
 
 def test_rees46_sample_lands_and_its_truncated_row_is_quarantined(hn_home, rees46_sample):
-    lakehouse = LakehouseResource.from_settings(get_settings())
+    lakehouse = LakehouseResource()
     result = land_rees46(rees46_sample, lakehouse.landing)
     assert result.rows == 17_435 and result.flagged == 1
     report = _ingest(lakehouse)
@@ -44,7 +47,7 @@ def test_rees46_sample_lands_and_its_truncated_row_is_quarantined(hn_home, rees4
 def test_retailrocket_format_maps_and_quarantines_broken_rows(hn_home, tmp_path):
     source = tmp_path / "events.csv"
     source.write_text(RETAILROCKET)
-    lakehouse = LakehouseResource.from_settings(get_settings())
+    lakehouse = LakehouseResource()
     land_retailrocket(source, lakehouse.landing, timezone="Europe/Moscow")
     report = _ingest(lakehouse)
     assert (report.landed, report.accepted, report.quarantined) == (8, 5, 3)
@@ -53,12 +56,14 @@ def test_retailrocket_format_maps_and_quarantines_broken_rows(hn_home, tmp_path)
     purchase = bronze.filter(pl.col("event_type") == "purchase")
     assert purchase["order_id"].item() == "4000" and purchase["timezone"].item() == "Europe/Moscow"
     reasons = sorted(lakehouse.delta().read("bronze_quarantine")["reason"].to_list())
-    assert reasons == ["event_timestamp: not a valid timestamp",
-                       "event_type: 'hover' not allowed",
-                       "visitor_id: required; source: retailrocket row incomplete (missing visitorid)"]
+    assert reasons == [
+        "event_timestamp: not a valid timestamp",
+        "event_type: 'hover' not allowed",
+        "visitor_id: required; source: retailrocket row incomplete (missing visitorid)",
+    ]
 
 
 def test_a_file_of_another_format_is_refused_clearly(hn_home, rees46_sample):
-    lakehouse = LakehouseResource.from_settings(get_settings())
+    lakehouse = LakehouseResource()
     with pytest.raises(ValueError, match="not a RetailRocket file"):
         land_retailrocket(rees46_sample, lakehouse.landing)

@@ -8,10 +8,10 @@ import polars as pl
 import pytest
 
 from hn_assets.contracts import FEEDS, QUARANTINE_TABLE
-from hn_assets.defs.ingest.bronze import DeltaLake
-from hn_assets.defs.ingest.landing import discover
-from hn_assets.defs.ingest.pipeline import ingest_feed, ingest_landing
 from hn_assets.defs.resources import LakehouseResource
+from hn_assets.ingest.bronze import DeltaLake
+from hn_assets.ingest.landing import discover
+from hn_assets.ingest.pipeline import ingest_feed, ingest_landing
 from hn_assets.settings import get_settings
 
 pytestmark = pytest.mark.integration
@@ -22,12 +22,14 @@ def _ingest_all(lakehouse: LakehouseResource) -> dict:
 
 
 def _landed_records(landing: Path, feed: str) -> int:
-    return sum(len([l for l in p.read_bytes().splitlines() if l.strip()]) - (p.suffix == ".csv")
-               for p in (landing / feed).rglob("*.*"))
+    return sum(
+        len([line for line in p.read_bytes().splitlines() if line.strip()]) - (p.suffix == ".csv")
+        for p in (landing / feed).rglob("*.*")
+    )
 
 
 def test_counts_balance_and_violations_are_quarantined_with_reasons(landed_store):
-    lakehouse = LakehouseResource.from_settings(get_settings())
+    lakehouse = LakehouseResource()
     landed = {feed: _landed_records(lakehouse.landing, feed) for feed in FEEDS}
     reports = _ingest_all(lakehouse)
     lake = lakehouse.delta()
@@ -45,7 +47,7 @@ def test_counts_balance_and_violations_are_quarantined_with_reasons(landed_store
 
 
 def test_ingesting_the_same_file_twice_adds_nothing(landed_store, tmp_path):
-    lakehouse = LakehouseResource.from_settings(get_settings())
+    lakehouse = LakehouseResource()
     copies = tmp_path / "copies"
     shutil.copytree(lakehouse.landing, copies)
     _ingest_all(lakehouse)
@@ -59,7 +61,7 @@ def test_ingesting_the_same_file_twice_adds_nothing(landed_store, tmp_path):
 
 
 def test_a_crash_between_commits_is_completed_by_a_rerun_without_duplicates(landed_store, monkeypatch):
-    lakehouse = LakehouseResource.from_settings(get_settings())
+    lakehouse = LakehouseResource()
     files = discover(lakehouse.landing, "clickstream_events")
     original = DeltaLake.append
 
@@ -82,7 +84,7 @@ def test_a_crash_between_commits_is_completed_by_a_rerun_without_duplicates(land
 
 
 def test_no_pii_in_any_bronze_table(landed_store):
-    lakehouse = LakehouseResource.from_settings(get_settings())
+    lakehouse = LakehouseResource()
     secrets = set()
     for path in (lakehouse.landing / "customers").rglob("*.jsonl"):
         for line in path.read_bytes().splitlines():
@@ -113,13 +115,18 @@ def test_no_pii_in_any_bronze_table(landed_store):
 
 
 def test_visitors_without_consent_cannot_be_linked_across_days(landed_store):
-    lakehouse = LakehouseResource.from_settings(get_settings())
+    lakehouse = LakehouseResource()
     _ingest_all(lakehouse)
     events = lakehouse.delta().read("bronze_clickstream_events")
-    days_per_visitor = events.group_by("visitor_id", "analytics_consent").agg(pl.col("event_date").n_unique().alias("days"))
+    days_per_visitor = events.group_by("visitor_id", "analytics_consent").agg(
+        pl.col("event_date").n_unique().alias("days")
+    )
     assert days_per_visitor.filter(~pl.col("analytics_consent"))["days"].max() == 1
     assert days_per_visitor.filter(pl.col("analytics_consent"))["days"].max() > 1
-    assert events.filter(~pl.col("analytics_consent"))["user_id"].null_count() == events.filter(~pl.col("analytics_consent")).height
+    assert (
+        events.filter(~pl.col("analytics_consent"))["user_id"].null_count()
+        == events.filter(~pl.col("analytics_consent")).height
+    )
 
 
 def test_the_key_is_generated_once_with_private_permissions(hn_home):

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 
 from hn_assets.adapters import land_rees46
-from hn_assets.settings import get_settings
 from hn_assets.defs.transform.assets import backfill_args
+from hn_assets.settings import get_settings
 from tests.dbt_helpers import assert_same_tables, dbt, ingest_everything, snapshot
 
 pytestmark = pytest.mark.integration
@@ -71,6 +71,28 @@ def test_training_spine_stops_before_checkout_and_uses_only_the_past(landed_stor
     assert leaked == 0
     assert (counts["events_so_far"] == counts["count(e.event_id)"]).all()
     assert 0.005 < positives < 0.08
+
+
+def test_every_gold_column_is_documented(landed_store, tmp_path):
+    """dbt docs and the Dagster UI show column descriptions from the YAML: none may be missing."""
+    import json
+
+    ingest_everything()
+    dbt("build", "--select", "marts", "+marts", target_path=tmp_path / "target")
+    nodes = json.loads((tmp_path / "target" / "manifest.json").read_text())["nodes"].values()
+    documented = {
+        n["name"]: {c for c, spec in n["columns"].items() if spec["description"].strip()}
+        for n in nodes
+        if n["resource_type"] == "model" and n["fqn"][1] == "marts"
+    }
+    with duckdb.connect(str(get_settings().warehouse_path), read_only=True) as con:
+        built = con.execute(
+            "select table_name, column_name from information_schema.columns where table_schema = 'gold'"
+        ).fetchall()
+    undocumented = sorted(
+        f"{table}.{column}" for table, column in built if table in documented and column not in documented[table]
+    )
+    assert set(documented) == {table for table, _ in built} and undocumented == []
 
 
 def test_rees46_sample_flows_from_bronze_to_gold(hn_home, rees46_sample, tmp_path):

@@ -1,16 +1,16 @@
 """Pure pieces of the purchase-intent work: temporal split, discount policy, metrics."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
-from hn_assets.defs.models.metrics import bootstrap_ci, expected_calibration_error, lift_by_decile, summary
-from hn_assets.defs.models.policy import expected_gain, should_offer
-from hn_assets.defs.models.split import TemporalSplit, assign, choose_boundaries
+from hn_assets.models.metrics import bootstrap_ci, expected_calibration_error, lift_by_decile, summary
+from hn_assets.models.policy import expected_gain, should_offer
+from hn_assets.models.split import TemporalSplit, assign, choose_boundaries
 
-T0 = datetime(2026, 9, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 9, 1, tzinfo=UTC)
 
 
 def _snapshots(rng: np.random.Generator, sessions: int = 3000, days: int = 42) -> pl.DataFrame:
@@ -46,18 +46,23 @@ def test_split_of_a_few_hours_uses_time_quantiles():
 
 
 def test_a_session_crossing_a_boundary_is_dropped():
-    frame = pl.DataFrame({"session_key": ["a", "a", "b"],
-                          "event_timestamp": [T0, T0 + timedelta(minutes=20), T0 + timedelta(hours=5)]})
-    split = TemporalSplit(valid_start=T0 + timedelta(minutes=10), test_start=T0 + timedelta(hours=4),
-                          gap=timedelta(minutes=30))
+    frame = pl.DataFrame(
+        {"session_key": ["a", "a", "b"], "event_timestamp": [T0, T0 + timedelta(minutes=20), T0 + timedelta(hours=5)]}
+    )
+    split = TemporalSplit(
+        valid_start=T0 + timedelta(minutes=10), test_start=T0 + timedelta(hours=4), gap=timedelta(minutes=30)
+    )
     assert assign(frame, split)["session_key"].to_list() == ["b"]
 
 
-@pytest.mark.parametrize(("p0", "p1", "margin", "discount", "gain"), [
-    (0.10, 0.20, 100.0, 10.0, 8.0),     # 0.1 * 100 - 0.2 * 10
-    (0.50, 0.55, 100.0, 20.0, -6.0),    # a likely buyer: the discount costs more than it wins
-    (0.00, 0.00, 100.0, 10.0, 0.0),
-])
+@pytest.mark.parametrize(
+    ("p0", "p1", "margin", "discount", "gain"),
+    [
+        (0.10, 0.20, 100.0, 10.0, 8.0),  # 0.1 * 100 - 0.2 * 10
+        (0.50, 0.55, 100.0, 20.0, -6.0),  # a likely buyer: the discount costs more than it wins
+        (0.00, 0.00, 100.0, 10.0, 0.0),
+    ],
+)
 def test_discount_policy_matches_hand_computed_cases(p0, p1, margin, discount, gain):
     assert expected_gain(p0, p1, margin, discount) == pytest.approx(gain)
     assert should_offer(p0, p1, margin, discount) is (gain > 0)
@@ -72,7 +77,7 @@ def test_calibration_and_ranking_metrics():
     rng = np.random.default_rng(0)
     p = rng.uniform(0, 1, 20_000)
     y = (rng.uniform(0, 1, p.size) < p).astype(int)
-    assert expected_calibration_error(y, p) < 0.02            # calibrated by construction
+    assert expected_calibration_error(y, p) < 0.02  # calibrated by construction
     assert expected_calibration_error(y, np.clip(p + 0.2, 0, 1)) > 0.1
     low, high = bootstrap_ci(lambda a, b: summary(a, b)["roc_auc"], y, p, rounds=50)
     assert low < summary(y, p)["roc_auc"] < high
@@ -80,10 +85,13 @@ def test_calibration_and_ranking_metrics():
     assert lift[0] > 1.7 > 0.3 > lift[-1]
 
 
-from hn_assets.defs.models.gate import decide  # noqa: E402
+from hn_assets.models.gate import decide  # noqa: E402
 
 GOOD = {"roc_auc": 0.88, "brier": 0.047}
-BASELINES = {"rule_cart_add": {"roc_auc": 0.71, "brier": 0.056}, "logistic_regression": {"roc_auc": 0.85, "brier": 0.049}}
+BASELINES = {
+    "rule_cart_add": {"roc_auc": 0.71, "brier": 0.056},
+    "logistic_regression": {"roc_auc": 0.85, "brier": 0.049},
+}
 
 
 def test_gate_accepts_a_better_challenger_and_refuses_a_worse_one():

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from hn_assets.defs.ingest.pipeline import read_ahead
+from hn_assets.ingest.pipeline import read_ahead
 
 
 def test_items_arrive_in_order_and_errors_reach_the_consumer():

@@ -2,7 +2,7 @@
 
 -- The training spine: one row per (session_key, as_of), taken at each of a session's events
 -- strictly before its first begin_checkout (at most `max_snapshots_per_session`), with the
--- in-session features computed only from the events up to as_of. hn_assets/features/session.py
+-- in-session features computed only from the events up to as_of. hn_assets/online/session.py
 -- computes the same features for the live service; a test holds the two equal.
 with sessions as (
     select session_key, device, channel, country, timezone, purchased

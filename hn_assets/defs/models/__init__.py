@@ -1,2 +1,1 @@
-"""Models, one module per concern (ARCHITECTURE.md §3). The purchase-intent training, registry and
-evaluation assets build on these pure functions (issue: purchase-intent models)."""
+"""Models as assets: one module per use case (train, evaluate, promote behind a gate)."""

@@ -5,9 +5,8 @@ import json
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
-from hn_assets.defs.transform.project import HNDbtTranslator, dbt_project
-from hn_assets.defs.warehouse import table_profiles
-from hn_assets.settings import get_settings
+from hn_assets.defs.resources import WarehouseResource
+from hn_assets.defs.transform.translator import HNDbtTranslator, dbt_project
 
 DUCKDB_POOL = "duckdb_warehouse"  # one writer per DuckDB file: everything touching it shares this pool
 
@@ -16,7 +15,7 @@ class DbtBuildConfig(dg.Config):
     """How a run builds the models (defaults: the incremental daily path)."""
 
     full_refresh: bool = False
-    backfill_start: str | None = None   # YYYY-MM-DD: reprocess the events of this date range only
+    backfill_start: str | None = None  # YYYY-MM-DD: reprocess the events of this date range only
     backfill_end: str | None = None
 
 
@@ -40,8 +39,11 @@ def backfill_args(start: str, end: str) -> list[str]:
 
 
 def view_models(manifest) -> frozenset[str]:
-    return frozenset(node["name"] for node in manifest["nodes"].values()
-                     if node["resource_type"] == "model" and node["config"]["materialized"] == "view")
+    return frozenset(
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["config"]["materialized"] == "view"
+    )
 
 
 def _with_profile(event, profiles: dict):
@@ -55,12 +57,22 @@ def _with_profile(event, profiles: dict):
     return event.with_metadata({**event.metadata, **counts, "dagster/column_schema": schema})
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=HNDbtTranslator(),
-            pool=DUCKDB_POOL, name="hn_dbt_models")
-def hn_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=HNDbtTranslator(),
+    pool=DUCKDB_POOL,
+    name="hn_dbt_models",
+)
+def hn_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtBuildConfig
+):
     invocation = dbt.cli(build_args(config), context=context)
     events = list(invocation.stream())
     names = {key.path[-1] for key in context.selected_asset_keys}
-    profiles = table_profiles(get_settings().warehouse_path, names, uncounted=view_models(invocation.manifest))
+    profiles = warehouse.table_profiles(names, uncounted=view_models(invocation.manifest))
     for event in events:
         yield _with_profile(event, profiles)
+
+
+defs = dg.Definitions(assets=[hn_dbt_models])

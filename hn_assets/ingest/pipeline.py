@@ -5,23 +5,31 @@ from __future__ import annotations
 import multiprocessing
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from queue import Full, Queue
 from threading import Event, Thread
-from typing import Iterator
 
 import polars as pl
 
 from hn_assets.contracts import FEEDS, QUARANTINE_TABLE, FeedContract
-from hn_assets.defs.ingest.bronze import PARTITION_COLUMN, DeltaLake
-from hn_assets.defs.ingest.landing import (BATCH_ROWS, FILE_COL, LINE_COL, RAW_COL, LandingFile, archive, discover,
-                                           empty_frame, read_landing_batches)
-from hn_assets.defs.ingest.privacy import Pseudonymiser, apply_privacy, mask_raw
-from hn_assets.defs.ingest.validate import REASON_COL, check
-from hn_assets.settings import get_settings
+from hn_assets.ingest.bronze import PARTITION_COLUMN, DeltaLake
+from hn_assets.ingest.landing import (
+    BATCH_ROWS,
+    FILE_COL,
+    LINE_COL,
+    RAW_COL,
+    LandingFile,
+    archive,
+    discover,
+    empty_frame,
+    read_landing_batches,
+)
+from hn_assets.ingest.privacy import Pseudonymiser, apply_privacy, mask_raw
+from hn_assets.ingest.validate import REASON_COL, check
 
 
 @dataclass
@@ -39,22 +47,31 @@ class FeedReport:
         return self.landed == self.accepted + self.quarantined
 
 
-def _quarantine_rows(rejected: pl.DataFrame, contract: FeedContract, pseudonymiser: Pseudonymiser,
-                     ingested_at: datetime, batch_id: str) -> pl.DataFrame:
+def _quarantine_rows(
+    rejected: pl.DataFrame, contract: FeedContract, pseudonymiser: Pseudonymiser, ingested_at: datetime, batch_id: str
+) -> pl.DataFrame:
     as_json = pl.struct(list(contract.field_names)).struct.json_encode()
     raw = rejected.select(pl.coalesce(pl.col(RAW_COL), as_json)).to_series()
     masked = pl.Series("raw_record", [mask_raw(r, contract, pseudonymiser) for r in raw.to_list()], pl.String)
-    return rejected.select(
-        pl.lit(contract.name, pl.String).alias("feed"),
-        pl.col(FILE_COL).alias("source_file"),
-        pl.col(LINE_COL).alias("line_number"),
-        pl.col(REASON_COL).alias("reason"),
-    ).with_columns(masked).with_columns(pl.lit(ingested_at).alias("_ingested_at"), pl.lit(batch_id).alias("_batch_id"),
-                    pl.lit(ingested_at.date()).alias(PARTITION_COLUMN))
+    return (
+        rejected.select(
+            pl.lit(contract.name, pl.String).alias("feed"),
+            pl.col(FILE_COL).alias("source_file"),
+            pl.col(LINE_COL).alias("line_number"),
+            pl.col(REASON_COL).alias("reason"),
+        )
+        .with_columns(masked)
+        .with_columns(
+            pl.lit(ingested_at).alias("_ingested_at"),
+            pl.lit(batch_id).alias("_batch_id"),
+            pl.lit(ingested_at.date()).alias(PARTITION_COLUMN),
+        )
+    )
 
 
-def _bronze_rows(accepted: pl.DataFrame, contract: FeedContract, pseudonymiser: Pseudonymiser,
-                 ingested_at: datetime, batch_id: str) -> pl.DataFrame:
+def _bronze_rows(
+    accepted: pl.DataFrame, contract: FeedContract, pseudonymiser: Pseudonymiser, ingested_at: datetime, batch_id: str
+) -> pl.DataFrame:
     date_col = pl.col(contract.date_field)
     event_date = date_col.dt.date() if contract.field(contract.date_field).type == "timestamp" else date_col
     rows = accepted.select(*contract.field_names, FILE_COL).with_columns(event_date.alias(PARTITION_COLUMN))
@@ -62,16 +79,25 @@ def _bronze_rows(accepted: pl.DataFrame, contract: FeedContract, pseudonymiser: 
     return rows.with_columns(pl.lit(ingested_at).alias("_ingested_at"), pl.lit(batch_id).alias("_batch_id"))
 
 
-def _create_empty_tables(contract: FeedContract, lake: DeltaLake, pseudonymiser: Pseudonymiser,
-                         ingested_at: datetime, batch_id: str) -> None:
+def _create_empty_tables(
+    contract: FeedContract, lake: DeltaLake, pseudonymiser: Pseudonymiser, ingested_at: datetime, batch_id: str
+) -> None:
     accepted, rejected = check(empty_frame(contract), contract)
-    lake.create_if_missing(contract.bronze_table, _bronze_rows(accepted, contract, pseudonymiser, ingested_at, batch_id))
+    lake.create_if_missing(
+        contract.bronze_table, _bronze_rows(accepted, contract, pseudonymiser, ingested_at, batch_id)
+    )
     lake.create_if_missing(QUARANTINE_TABLE, _quarantine_rows(rejected, contract, pseudonymiser, ingested_at, batch_id))
 
 
-def ingest_feed(feed: str, files: list[LandingFile], lake: DeltaLake, pseudonymiser: Pseudonymiser,
-                archive_root: Path | None = None, batch_id: str | None = None,
-                batch_rows: int = BATCH_ROWS) -> FeedReport:
+def ingest_feed(
+    feed: str,
+    files: list[LandingFile],
+    lake: DeltaLake,
+    pseudonymiser: Pseudonymiser,
+    archive_root: Path | None = None,
+    batch_id: str | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> FeedReport:
     """Take `files` into `bronze_<feed>` and `bronze_quarantine`, each in one Delta commit.
 
     Records stream through in batches (bounded memory); rejected ones are kept aside and
@@ -82,7 +108,7 @@ def ingest_feed(feed: str, files: list[LandingFile], lake: DeltaLake, pseudonymi
     contract = FEEDS[feed]
     report = FeedReport(feed, files=len(files))
     batch_id = batch_id or uuid.uuid4().hex[:12]
-    ingested_at = datetime.now(timezone.utc)
+    ingested_at = datetime.now(UTC)
     if not files:
         _create_empty_tables(contract, lake, pseudonymiser, ingested_at, batch_id)
         return report
@@ -116,8 +142,11 @@ def ingest_feed(feed: str, files: list[LandingFile], lake: DeltaLake, pseudonymi
             pass
         rejected = pl.concat(rejected_parts) if rejected_parts else None
         if quarantine_files and rejected is not None:
-            lake.append(QUARANTINE_TABLE, _quarantine_rows(rejected, contract, pseudonymiser, ingested_at, batch_id),
-                        [ids[r] for r in quarantine_files])
+            lake.append(
+                QUARANTINE_TABLE,
+                _quarantine_rows(rejected, contract, pseudonymiser, ingested_at, batch_id),
+                [ids[r] for r in quarantine_files],
+            )
     if archive_root is not None:
         for f in files:
             archive(f, archive_root)
@@ -157,22 +186,42 @@ def read_ahead(items: Iterator, depth: int = 2) -> Iterator:
         stop.set()
 
 
-def _ingest_one(feed: str, landing: str, archive: str, bronze_root: str, storage_options: dict | None,
-                batch_id: str | None) -> FeedReport:
-    return ingest_feed(feed, discover(Path(landing), feed), DeltaLake(bronze_root, storage_options),
-                       Pseudonymiser(get_settings().pseudonym_key), archive_root=Path(archive), batch_id=batch_id)
+def _ingest_one(
+    feed: str,
+    landing: str,
+    archive: str,
+    bronze_root: str,
+    storage_options: dict | None,
+    batch_id: str | None,
+    pseudonym_key: bytes,
+) -> FeedReport:
+    return ingest_feed(
+        feed,
+        discover(Path(landing), feed),
+        DeltaLake(bronze_root, storage_options),
+        Pseudonymiser(pseudonym_key),
+        archive_root=Path(archive),
+        batch_id=batch_id,
+    )
 
 
 def ingest_landing(lakehouse, feeds=None, batch_id: str | None = None, in_child_process: bool = False):
     """Ingest every pending landing file of `feeds` (all by default); yields one report per feed.
 
-    `lakehouse` is a LakehouseResource (landing, archive, Delta lake). With `in_child_process`, the
+    `lakehouse` is a LakehouseResource (landing, archive, Delta lake, pseudonym key). With `in_child_process`, the
     work runs in a spawned worker: polars and delta-rs keep the memory they once allocated (1.5 GB
     after 10M events), and it returns to the OS only when that worker exits, so the run's own
     process stays small for the dbt build that follows.
     """
     lake = lakehouse.delta()
-    args = (str(lakehouse.landing), str(lakehouse.archive), lake.root, lake.storage_options, batch_id)
+    args = (
+        str(lakehouse.landing),
+        str(lakehouse.archive),
+        lake.root,
+        lake.storage_options,
+        batch_id,
+        lakehouse.pseudonym_key(),
+    )
     if not in_child_process:
         for feed in feeds or FEEDS:
             yield _ingest_one(feed, *args)

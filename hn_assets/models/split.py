@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-SESSION_TIMEOUT = timedelta(minutes=30)
+from hn_assets.contracts import session_rules
 
 
 @dataclass(frozen=True)
@@ -27,8 +27,10 @@ class TemporalSplit:
         return {"valid_start": str(self.valid_start), "test_start": str(self.test_start), "gap": str(self.gap)}
 
 
-def choose_boundaries(session_starts: pl.Series, gap: timedelta = SESSION_TIMEOUT,
-                      quantiles: tuple[float, float] = (0.5, 0.75)) -> TemporalSplit:
+def choose_boundaries(
+    session_starts: pl.Series, gap: timedelta | None = None, quantiles: tuple[float, float] = (0.5, 0.75)
+) -> TemporalSplit:
+    gap = gap or session_rules().timeout  # a session never spans more than one gap of inactivity
     first, last = session_starts.min(), session_starts.max()
     if last - first >= timedelta(weeks=4):
         week = timedelta(weeks=1)
@@ -44,18 +46,28 @@ def choose_boundaries(session_starts: pl.Series, gap: timedelta = SESSION_TIMEOU
 def assign(frame: pl.DataFrame, split: TemporalSplit, time_column: str = "event_timestamp") -> pl.DataFrame:
     """Adds `split` (train | valid | test); rows of sessions that straddle a boundary or start
     within the gap before it are removed."""
-    spans = frame.group_by("session_key").agg(pl.col(time_column).min().alias("_start"),
-                                               pl.col(time_column).max().alias("_end"))
+    spans = frame.group_by("session_key").agg(
+        pl.col(time_column).min().alias("_start"), pl.col(time_column).max().alias("_end")
+    )
     v, t, gap = split.valid_start, split.test_start, split.gap
-    side = (pl.when(pl.col("_end") < v - gap).then(pl.lit("train"))
-            .when((pl.col("_start") >= v) & (pl.col("_end") < t - gap)).then(pl.lit("valid"))
-            .when(pl.col("_start") >= t).then(pl.lit("test")))
+    side = (
+        pl.when(pl.col("_end") < v - gap)
+        .then(pl.lit("train"))
+        .when((pl.col("_start") >= v) & (pl.col("_end") < t - gap))
+        .then(pl.lit("valid"))
+        .when(pl.col("_start") >= t)
+        .then(pl.lit("test"))
+    )
     sides = spans.with_columns(side.alias("split")).select("session_key", "split")
     return frame.join(sides, on="session_key", how="inner").filter(pl.col("split").is_not_null())
 
 
-def split_with_both_classes(frame: pl.DataFrame, label: str, time_column: str = "event_timestamp",
-                            valid_quantiles: tuple[float, ...] = (0.5, 0.35, 0.2, 0.1)) -> tuple[pl.DataFrame, TemporalSplit]:
+def split_with_both_classes(
+    frame: pl.DataFrame,
+    label: str,
+    time_column: str = "event_timestamp",
+    valid_quantiles: tuple[float, ...] = (0.5, 0.35, 0.2, 0.1),
+) -> tuple[pl.DataFrame, TemporalSplit]:
     """`assign` with the earliest validation start that gives every side both classes (short, sparse
     samples need a wider validation window); the last try is returned even if it falls short."""
     starts = frame.group_by("session_key").agg(pl.col(time_column).min())[time_column]

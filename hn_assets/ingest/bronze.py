@@ -7,9 +7,8 @@ tables' commits is completed by the rerun, never duplicated.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-
-from typing import Iterator
 
 import polars as pl
 import pyarrow as pa
@@ -50,11 +49,15 @@ class DeltaLake:
         if df.is_empty() and not app_ids:
             return
         df.write_delta(
-            self.uri(table), mode="append", storage_options=self.storage_options,
+            self.uri(table),
+            mode="append",
+            storage_options=self.storage_options,
             delta_write_options={
-                "partition_by": [PARTITION_COLUMN], "schema_mode": "merge",
+                "partition_by": [PARTITION_COLUMN],
+                "schema_mode": "merge",
                 "commit_properties": CommitProperties(app_transactions=[Transaction(a, 1) for a in app_ids]),
-            })
+            },
+        )
 
     def append_stream(self, table: str, frames: Iterator[pl.DataFrame], app_ids: list[str]) -> int:
         """Like `append`, for data that comes in batches: still one atomic commit. Returns rows written."""
@@ -73,17 +76,27 @@ class DeltaLake:
                 yield from frame.to_arrow(compat_level=pl.CompatLevel.newest()).cast(schema).to_batches()
 
         write_deltalake(
-            self.uri(table), pa.RecordBatchReader.from_batches(schema, batches()), mode="append",
-            partition_by=[PARTITION_COLUMN], schema_mode="merge", storage_options=self.storage_options,
-            writer_properties=STREAM_WRITER, target_file_size=STREAM_TARGET_FILE_BYTES,
-            commit_properties=CommitProperties(app_transactions=[Transaction(a, 1) for a in app_ids]))
+            self.uri(table),
+            pa.RecordBatchReader.from_batches(schema, batches()),
+            mode="append",
+            partition_by=[PARTITION_COLUMN],
+            schema_mode="merge",
+            storage_options=self.storage_options,
+            writer_properties=STREAM_WRITER,
+            target_file_size=STREAM_TARGET_FILE_BYTES,
+            commit_properties=CommitProperties(app_transactions=[Transaction(a, 1) for a in app_ids]),
+        )
         return sum(written)
 
     def create_if_missing(self, table: str, empty: pl.DataFrame) -> None:
         """Create an empty table with the given schema, so readers of a feed never seen find it."""
         if self.table(table) is None:
-            empty.write_delta(self.uri(table), mode="append", storage_options=self.storage_options,
-                              delta_write_options={"partition_by": [PARTITION_COLUMN]})
+            empty.write_delta(
+                self.uri(table),
+                mode="append",
+                storage_options=self.storage_options,
+                delta_write_options={"partition_by": [PARTITION_COLUMN]},
+            )
 
     def read(self, table: str) -> pl.DataFrame:
         return pl.read_delta(self.uri(table), storage_options=self.storage_options)

@@ -16,7 +16,7 @@ Only plain tables can be read this way: a table whose protocol needs a Delta rea
 vectors, column mapping) fails the dbt run with its name. Object-store lakes need DuckDB's httpfs
 extension and a DuckDB secret in the profile (see docs/scale-out.md).
 
-Profile: `plugins: [{module: hn_assets.defs.transform.delta_source, config: {lake_root: ..., schema: bronze}}]`.
+Profile: `plugins: [{module: hn_assets.transform.delta_source, config: {lake_root: ..., schema: bronze}}]`.
 """
 
 from __future__ import annotations
@@ -29,9 +29,19 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 from deltalake import DeltaTable
 
 # Delta primitive types of partition columns -> DuckDB types (values come from the file paths).
-PARTITION_TYPES = {"string": "VARCHAR", "date": "DATE", "integer": "INTEGER", "long": "BIGINT",
-                   "short": "SMALLINT", "byte": "TINYINT", "boolean": "BOOLEAN", "double": "DOUBLE",
-                   "float": "FLOAT", "timestamp": "TIMESTAMPTZ", "timestamp_ntz": "TIMESTAMP"}
+PARTITION_TYPES = {
+    "string": "VARCHAR",
+    "date": "DATE",
+    "integer": "INTEGER",
+    "long": "BIGINT",
+    "short": "SMALLINT",
+    "byte": "TINYINT",
+    "boolean": "BOOLEAN",
+    "double": "DOUBLE",
+    "float": "FLOAT",
+    "timestamp": "TIMESTAMPTZ",
+    "timestamp_ntz": "TIMESTAMP",
+}
 
 
 class Plugin(BasePlugin):
@@ -62,8 +72,10 @@ def delta_tables(root: str) -> list[tuple[str, str]]:
 def snapshot_sql(conn, table: DeltaTable, uri: str) -> str:
     protocol = table.protocol()
     if protocol.min_reader_version > 1 or protocol.reader_features:
-        raise ValueError(f"Delta table {uri} needs a Delta reader (reader version {protocol.min_reader_version}, "
-                         f"features {protocol.reader_features}); bronze tables must stay plain Parquet")
+        raise ValueError(
+            f"Delta table {uri} needs a Delta reader (reader version {protocol.min_reader_version}, "
+            f"features {protocol.reader_features}); bronze tables must stay plain Parquet"
+        )
     files = table.file_uris()
     if not files:
         return _empty_select(conn, table)
@@ -77,8 +89,11 @@ def snapshot_sql(conn, table: DeltaTable, uri: str) -> str:
 
 def replace_view(conn, schema: str, name: str, sql: str) -> None:
     qualified = f"{_ident(schema)}.{_ident(name)}"
-    is_table = conn.execute("select count(*) from duckdb_tables() where database_name = current_database() "
-                            "and schema_name = ? and table_name = ?", [schema, name]).fetchone()[0]
+    is_table = conn.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = ? and table_name = ?",
+        [schema, name],
+    ).fetchone()[0]
     if is_table:  # warehouses built before this plugin hold copies
         conn.execute(f"drop table {qualified}")
     conn.execute(f"create or replace view {qualified} as {sql}")
@@ -103,7 +118,9 @@ def _empty_select(conn, table: DeltaTable) -> str:
         columns = cursor.execute("describe empty_delta_snapshot").fetchall()
     finally:
         cursor.close()
-    return "select " + ", ".join(f"cast(null as {kind}) as {_ident(name)}" for name, kind, *_ in columns) + " where false"
+    return (
+        "select " + ", ".join(f"cast(null as {kind}) as {_ident(name)}" for name, kind, *_ in columns) + " where false"
+    )
 
 
 def _literal(text: str) -> str:

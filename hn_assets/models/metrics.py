@@ -22,8 +22,9 @@ def reliability_curve(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[tupl
     return [(float(p[c].mean()), float(y[c].mean()), len(c)) for c in np.array_split(order, bins) if len(c)]
 
 
-def bootstrap_ci(metric, y: np.ndarray, p: np.ndarray, rounds: int = 200, seed: int = 0,
-                 level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    metric, y: np.ndarray, p: np.ndarray, rounds: int = 200, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of metric(y, p) (resamples with both classes only)."""
     rng = np.random.default_rng(seed)
     values = []
@@ -43,8 +44,12 @@ def lift_by_decile(y: np.ndarray, p: np.ndarray) -> list[float]:
 
 
 def summary(y: np.ndarray, p: np.ndarray, thresholds: tuple[float, ...] = (0.5, 0.9)) -> dict[str, float]:
-    out = {"roc_auc": float(roc_auc_score(y, p)), "pr_auc": float(average_precision_score(y, p)),
-           "brier": float(brier_score_loss(y, p)), "ece": expected_calibration_error(y, p)}
+    out = {
+        "roc_auc": float(roc_auc_score(y, p)),
+        "pr_auc": float(average_precision_score(y, p)),
+        "brier": float(brier_score_loss(y, p)),
+        "ece": expected_calibration_error(y, p),
+    }
     for t in thresholds:
         chosen = p >= t
         out[f"precision_at_{t}"] = float(y[chosen].mean()) if chosen.any() else float("nan")

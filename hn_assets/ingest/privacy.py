@@ -1,4 +1,4 @@
-"""The privacy filter at bronze's door (ARCHITECTURE.md §5).
+"""The privacy filter at bronze's door (docs/architecture.md, "Privacy").
 
 - ids are pseudonymised with a keyed hash (BLAKE2b keyed with the platform secret), so the same
   person gets the same token in every feed and nobody without the key can reverse or recompute it;
@@ -42,12 +42,15 @@ class Pseudonymiser:
         known = self._known.join(distinct, on="value", how="semi")
         unseen = distinct.join(known, on="value", how="anti")["value"]
         if unseen.len():
-            new = pl.DataFrame({"value": unseen, "token": [self.token(v) for v in unseen.to_list()]},
-                               schema=self._known.schema)
+            new = pl.DataFrame(
+                {"value": unseen, "token": [self.token(v) for v in unseen.to_list()]}, schema=self._known.schema
+            )
             self._known = pl.concat([self._known, new], rechunk=False)
             known = pl.concat([known, new])
-        return df.with_columns(pl.col(c).replace_strict(known["value"], known["token"], default=None,
-                                                        return_dtype=pl.String) for c in columns)
+        return df.with_columns(
+            pl.col(c).replace_strict(known["value"], known["token"], default=None, return_dtype=pl.String)
+            for c in columns
+        )
 
 
 def scrub_text(expr: pl.Expr) -> pl.Expr:
@@ -56,8 +59,8 @@ def scrub_text(expr: pl.Expr) -> pl.Expr:
 
 def _age_band(birth: pl.Expr, at: pl.Expr) -> pl.Expr:
     years = (at.dt.year() - birth.dt.year()) - (
-        (at.dt.month() < birth.dt.month())
-        | ((at.dt.month() == birth.dt.month()) & (at.dt.day() < birth.dt.day()))).cast(pl.Int32)
+        (at.dt.month() < birth.dt.month()) | ((at.dt.month() == birth.dt.month()) & (at.dt.day() < birth.dt.day()))
+    ).cast(pl.Int32)
     band = pl.when(birth.is_null()).then(None)
     for upper, label in AGE_BANDS:
         band = band.when(years < upper).then(pl.lit(label))
@@ -91,15 +94,21 @@ def apply_privacy(df: pl.DataFrame, contract: FeedContract, pseudonymiser: Pseud
 def _salt_visitor(df: pl.DataFrame, contract: FeedContract) -> pl.DataFrame:
     """Without consent the visitor is salted with the day: one day's sessions stay linkable, no more."""
     day = pl.col(contract.date_field).dt.date().cast(pl.String)
-    salted = pl.when(pl.col("analytics_consent")).then(pl.col("visitor_id")).otherwise(
-        pl.format("{}|{}", pl.col("visitor_id"), day))
+    salted = (
+        pl.when(pl.col("analytics_consent"))
+        .then(pl.col("visitor_id"))
+        .otherwise(pl.format("{}|{}", pl.col("visitor_id"), day))
+    )
     return df.with_columns(salted.alias("visitor_id"))
 
 
 def _unlink_anonymous(df: pl.DataFrame) -> pl.DataFrame:
     """Events without consent keep no user id or client session id."""
-    anonymous = {c: pl.when(pl.col("analytics_consent")).then(pl.col(c))
-                 for c in ("user_id", "client_session_id") if c in df.columns}
+    anonymous = {
+        c: pl.when(pl.col("analytics_consent")).then(pl.col(c))
+        for c in ("user_id", "client_session_id")
+        if c in df.columns
+    }
     return df.with_columns(**anonymous)
 
 

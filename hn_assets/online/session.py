@@ -13,17 +13,23 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from hn_assets.contracts import session_rules
+
 CHECKOUT_EVENTS = frozenset({"begin_checkout", "purchase"})
-COUNTED = {"page_view": "page_views_so_far", "product_view": "product_views_so_far",
-           "add_to_cart": "cart_adds_so_far", "remove_from_cart": "cart_removes_so_far",
-           "search": "searches_so_far"}
+COUNTED = {
+    "page_view": "page_views_so_far",
+    "product_view": "product_views_so_far",
+    "add_to_cart": "cart_adds_so_far",
+    "remove_from_cart": "cart_removes_so_far",
+    "search": "searches_so_far",
+}
 
 
 @dataclass(frozen=True)
 class Event:
     event_id: str
     event_type: str
-    event_timestamp: datetime          # timezone-aware, UTC
+    event_timestamp: datetime  # timezone-aware, UTC
     product_id: str | None = None
     user_id: str | None = None
 
@@ -35,7 +41,7 @@ class SessionFeatures:
     timezone: str
     device: str | None = None
     channel: str | None = None
-    max_snapshots: int = 30
+    max_snapshots: int = field(default_factory=lambda: session_rules().max_snapshots)
     _first: datetime | None = None
     _counts: dict = field(default_factory=lambda: dict.fromkeys(COUNTED.values(), 0))
     _viewed: set = field(default_factory=set)
@@ -75,9 +81,16 @@ class SessionFeatures:
         }
 
 
-def session_snapshots(events: list[Event], timezone: str, device: str | None = None,
-                      channel: str | None = None, max_snapshots: int = 30) -> list[dict]:
+def session_snapshots(
+    events: list[Event],
+    timezone: str,
+    device: str | None = None,
+    channel: str | None = None,
+    max_snapshots: int | None = None,
+) -> list[dict]:
     """Every snapshot of a session, in event order (the rows dbt writes to fct_session_snapshots)."""
-    state = SessionFeatures(timezone=timezone, device=device, channel=channel, max_snapshots=max_snapshots)
+    state = SessionFeatures(
+        timezone=timezone, device=device, channel=channel, max_snapshots=max_snapshots or session_rules().max_snapshots
+    )
     ordered = sorted(events, key=lambda e: (e.event_timestamp, e.event_id))
     return [s for s in (state.add(e) for e in ordered) if s is not None]

@@ -8,10 +8,10 @@ import io
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator
 
 import orjson
 import polars as pl
@@ -53,8 +53,11 @@ def discover(landing_root: Path, feed: str) -> list[LandingFile]:
     folder = landing_root / feed
     if not folder.exists():
         return []
-    return [LandingFile(feed, p, landing_root) for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.suffix in LANDING_SUFFIXES and not p.name.startswith(".")]
+    return [
+        LandingFile(feed, p, landing_root)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.suffix in LANDING_SUFFIXES and not p.name.startswith(".")
+    ]
 
 
 def _frame(columns: dict[str, list], contract: FeedContract) -> pl.DataFrame:
@@ -98,9 +101,11 @@ def _jsonl_fast(lines: list[bytes], numbers: list[int], contract: FeedContract) 
     df = pl.read_ndjson(io.BytesIO(b"\n".join(lines)), schema={n: pl.String for n in contract.field_names})
     if df.height != len(lines):
         raise ValueError("line count mismatch")
-    return df.with_columns(pl.Series(LINE_COL, numbers, pl.Int64),
-                           pl.Series(RAW_COL, lines, pl.Binary).cast(pl.String, strict=False),
-                           pl.lit(None, pl.String).alias(PARSE_ERROR_COL))
+    return df.with_columns(
+        pl.Series(LINE_COL, numbers, pl.Int64),
+        pl.Series(RAW_COL, lines, pl.Binary).cast(pl.String, strict=False),
+        pl.lit(None, pl.String).alias(PARSE_ERROR_COL),
+    )
 
 
 def _is_object(line: bytes) -> bool:
@@ -119,7 +124,7 @@ def read_jsonl(path: Path, contract: FeedContract) -> pl.DataFrame:
     except Exception:  # noqa: BLE001 - some line does not decode: separate the good from the bad
         pass
     good = [_is_object(line) for line in lines]
-    pick = lambda items, keep: [x for x, g in zip(items, good) if g is keep]  # noqa: E731
+    pick = lambda items, keep: [x for x, g in zip(items, good) if g is keep]
     try:
         ok = _jsonl_fast(pick(lines, True), pick(numbers, True), contract)
     except Exception:  # noqa: BLE001 - e.g. nested values where text is expected: fully line by line
@@ -133,8 +138,12 @@ def _text_frame(batch: pl.DataFrame, contract: FeedContract, first_line: int) ->
     names = contract.field_names
     batch = batch.with_columns([pl.lit(None, pl.String).alias(n) for n in names if n not in batch.columns])
     # The raw text is rebuilt from the fields only for rows that end in quarantine.
-    return batch.select(*names, pl.int_range(first_line, first_line + batch.height, dtype=pl.Int64).alias(LINE_COL),
-                        pl.lit(None, pl.String).alias(RAW_COL), pl.lit(None, pl.String).alias(PARSE_ERROR_COL))
+    return batch.select(
+        *names,
+        pl.int_range(first_line, first_line + batch.height, dtype=pl.Int64).alias(LINE_COL),
+        pl.lit(None, pl.String).alias(RAW_COL),
+        pl.lit(None, pl.String).alias(PARSE_ERROR_COL),
+    )
 
 
 def read_csv_batches(path: Path, contract: FeedContract, batch_rows: int) -> Iterator[pl.DataFrame]:
@@ -199,11 +208,15 @@ def _csv_slow(path: Path, contract: FeedContract) -> pl.DataFrame:
     return _frame(cols, contract)
 
 
-def read_landing_batches(file: LandingFile, contract: FeedContract, batch_rows: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
+def read_landing_batches(
+    file: LandingFile, contract: FeedContract, batch_rows: int = BATCH_ROWS
+) -> Iterator[pl.DataFrame]:
     """The file's records as all-text frames (with line numbers), in batches for large CSVs."""
-    readers = {".jsonl": lambda: [read_jsonl(file.path, contract)],
-               ".csv": lambda: read_csv_batches(file.path, contract, batch_rows),
-               ".parquet": lambda: read_parquet_batches(file.path, contract, batch_rows)}
+    readers = {
+        ".jsonl": lambda: [read_jsonl(file.path, contract)],
+        ".csv": lambda: read_csv_batches(file.path, contract, batch_rows),
+        ".parquet": lambda: read_parquet_batches(file.path, contract, batch_rows),
+    }
     frames = readers[file.path.suffix]()
     for frame in frames:
         yield frame.with_columns(pl.lit(file.relative).alias(FILE_COL))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-AUC_TOLERANCE = 0.005     # "ties within a set tolerance"
+AUC_TOLERANCE = 0.005  # "ties within a set tolerance"
 BRIER_TOLERANCE = 0.0005
 
 
@@ -14,8 +14,13 @@ class Decision:
     reasons: list[str] = field(default_factory=list)
 
 
-def decide(challenger: dict, champion: dict | None, baselines: dict[str, dict], flagged_slices: list[str],
-           behaviour_passed: bool) -> Decision:
+def decide(
+    challenger: dict,
+    champion: dict | None,
+    baselines: dict[str, dict],
+    flagged_slices: list[str],
+    behaviour_passed: bool,
+) -> Decision:
     """Metrics are dicts with roc_auc and brier on the challenger's test window."""
     reasons, ok = [], True
     if champion is None:  # the first model: it has to beat the baselines

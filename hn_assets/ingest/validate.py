@@ -14,7 +14,7 @@ from zoneinfo import available_timezones
 import polars as pl
 
 from hn_assets.contracts import SCHEMA_VERSION, FeedContract, Field
-from hn_assets.defs.ingest.landing import PARSE_ERROR_COL
+from hn_assets.ingest.landing import PARSE_ERROR_COL
 
 REASON_COL = "_reason"
 _CANONICAL_TS = "%Y-%m-%dT%H:%M:%S%.fZ"
@@ -32,8 +32,12 @@ def _typed_name(field: Field) -> str:
 
 def _lenient_timestamp(raw: pl.Expr) -> pl.Expr:
     """ISO 8601 with `Z`, an offset, or none (UTC), `T` or space, optional ` UTC` suffix -> UTC."""
-    norm = (raw.str.strip_chars().str.replace(r" UTC$", "Z").str.replace(r"^(\d{4}-\d\d-\d\d) ", "${1}T")
-            .str.replace(r"Z$", "+00:00"))
+    norm = (
+        raw.str.strip_chars()
+        .str.replace(r" UTC$", "Z")
+        .str.replace(r"^(\d{4}-\d\d-\d\d) ", "${1}T")
+        .str.replace(r"Z$", "+00:00")
+    )
     norm = pl.when(norm.str.contains(r"[+-]\d\d:\d\d$")).then(norm).otherwise(norm + "+00:00")
     return norm.str.to_datetime(_OFFSET_TS, strict=False, time_unit="us").dt.convert_time_zone("UTC")
 
@@ -52,11 +56,19 @@ def typed(field: Field, lenient: bool = False) -> pl.Expr:
             expr = pl.when(number.is_finite()).then(number)
         case "bool":
             lowered = text.str.strip_chars().str.to_lowercase()
-            expr = (pl.when(lowered.is_in(["true", "1"])).then(True)
-                    .when(lowered.is_in(["false", "0"])).then(False).otherwise(None))
+            expr = (
+                pl.when(lowered.is_in(["true", "1"]))
+                .then(True)
+                .when(lowered.is_in(["false", "0"]))
+                .then(False)
+                .otherwise(None)
+            )
         case "timestamp":
-            expr = (_lenient_timestamp(text) if lenient else
-                    text.str.to_datetime(_CANONICAL_TS, strict=False, time_unit="us").dt.replace_time_zone("UTC"))
+            expr = (
+                _lenient_timestamp(text)
+                if lenient
+                else text.str.to_datetime(_CANONICAL_TS, strict=False, time_unit="us").dt.replace_time_zone("UTC")
+            )
         case "date":
             expr = text.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
         case _:
@@ -72,13 +84,18 @@ def _rules(field: Field) -> list[tuple[pl.Expr, pl.Expr]]:
     if field.required:
         rules.append((~present, pl.lit(f"{field.name}: required")))
     if field.allowed:
-        rules.append((value.is_not_null() & ~value.is_in(list(field.allowed)),
-                      pl.format(f"{field.name}: '{{}}' not allowed", raw)))
+        rules.append(
+            (
+                value.is_not_null() & ~value.is_in(list(field.allowed)),
+                pl.format(f"{field.name}: '{{}}' not allowed", raw),
+            )
+        )
     if field.minimum is not None:
         rules.append((value < field.minimum, pl.lit(f"{field.name}: below {field.minimum}")))
     if field.name == "timezone":
-        rules.append((value.is_not_null() & ~value.is_in(_timezones()),
-                      pl.format("timezone: '{}' is not an IANA zone", raw)))
+        rules.append(
+            (value.is_not_null() & ~value.is_in(_timezones()), pl.format("timezone: '{}' is not an IANA zone", raw))
+        )
     if field.name == "schema_version":
         rules.append((value > SCHEMA_VERSION, pl.lit(f"schema_version newer than {SCHEMA_VERSION}")))
     if field.name == "source_error":
@@ -93,15 +110,19 @@ def check(raw: pl.DataFrame, contract: FeedContract) -> tuple[pl.DataFrame, pl.D
         if f.type == "timestamp":
             missed = pl.col(_typed_name(f)).is_null() & pl.col(f.name).is_not_null()
             if df.select(missed.any()).item():
-                df = df.with_columns(pl.when(missed).then(typed(f, lenient=True))
-                                     .otherwise(pl.col(_typed_name(f))).alias(_typed_name(f)))
+                df = df.with_columns(
+                    pl.when(missed).then(typed(f, lenient=True)).otherwise(pl.col(_typed_name(f))).alias(_typed_name(f))
+                )
     rules = [(pl.col(PARSE_ERROR_COL).is_not_null(), pl.col(PARSE_ERROR_COL))]
     rules += [rule for f in contract.fields for rule in _rules(f)]
     violated = pl.any_horizontal([cond.fill_null(False) for cond, _ in rules])
     df = df.with_columns(violated.alias("__violated"))
 
-    accepted = (df.filter(~pl.col("__violated")).drop([*contract.field_names, "__violated"])
-                .rename({_typed_name(f): f.name for f in contract.fields}))
+    accepted = (
+        df.filter(~pl.col("__violated"))
+        .drop([*contract.field_names, "__violated"])
+        .rename({_typed_name(f): f.name for f in contract.fields})
+    )
     rejected = df.filter(pl.col("__violated"))
     reasons = [pl.when(cond.fill_null(False)).then(text) for cond, text in rules]
     rejected = rejected.with_columns(pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias(REASON_COL))
