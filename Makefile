@@ -25,7 +25,7 @@ help:
 	@echo "make ui        Dagster UI on http://127.0.0.1:3000"
 	@echo "make validate  dagster definitions validate -w workspace.yaml"
 	@echo "make bench     run the benchmarks in bench/"
-	@echo "make clean     remove HN_HOME ($(HN_HOME)) and build output"
+	@echo "make clean     remove HN_HOME ($(HN_HOME)) if 'make demo' made it, and build output"
 
 # The environment: uv (from PyPI when missing) installs exactly uv.lock into .venv.
 $(BIN)/.installed: pyproject.toml uv.lock
@@ -42,9 +42,22 @@ $(MANIFEST): $(BIN)/.installed dbt_project/dbt_project.yml $(shell find dbt_proj
 install: $(BIN)/.installed $(MANIFEST)
 	@$(BIN)/hn env >/dev/null
 
+# `make demo` and `make clean` delete HN_HOME only when the demo made it: the demo marks the store
+# it creates with DEMO_MARKER. Any other HN_HOME (a user's own store: a loaded REES46 log, its
+# pseudonym key, the model registry) is refused in one line before anything runs, so nothing is
+# installed or deleted; an absent HN_HOME (a fresh machine) or one holding no data yet (only what
+# `hn env` lays out, e.g. after `make test`) is fine. Checked when the Makefile is
+# read rather than in the recipe: `install` creates HN_HOME (hn env) before the recipe would run.
+DEMO_MARKER := $(HN_HOME)/.hn-demo-store
+ifneq ($(filter demo clean,$(MAKECMDGOALS)),)
+ifneq ($(shell [ ! -e "$(HN_HOME)" ] || [ -e "$(DEMO_MARKER)" ] || [ -z "$$(find "$(HN_HOME)" -type f ! -name dagster.yaml -print -quit)" ] && echo removable),removable)
+$(error refusing to delete HN_HOME=$(HN_HOME): 'make demo' did not create it (no $(notdir $(DEMO_MARKER))); set HN_HOME to another folder, or delete it yourself)
+endif
+endif
+
 # The demo rebuilds its store from scratch under HN_HOME each time (same seed, same data).
 demo: install
-	rm -rf $(HN_HOME) && $(BIN)/hn env >/dev/null
+	rm -rf "$(HN_HOME)" && mkdir -p "$(HN_HOME)" && touch "$(DEMO_MARKER)" && $(BIN)/hn env >/dev/null
 	$(BIN)/hn simulate $(DEMO_ARGS)
 	$(DAGSTER) job execute -m hn_assets.definitions -j end_to_end
 	@echo
@@ -70,4 +83,4 @@ bench: install
 	$(BIN)/python bench/landing_to_gold.py --sizes 1 5 10
 
 clean:
-	rm -rf $(HN_HOME) dbt_project/target dbt_project/logs .pytest_cache
+	rm -rf "$(HN_HOME)" dbt_project/target dbt_project/logs .pytest_cache

@@ -18,7 +18,14 @@ SCHEMA_VERSION = 1
 
 FieldType = Literal["string", "int", "float", "bool", "timestamp", "date"]
 # What the privacy filter does with a field before it reaches bronze.
-Privacy = Literal["pseudonymise", "drop", "age_band", "visitor"]
+Privacy = Literal["pseudonymise", "drop", "age_band"]
+# What it does with a field of a record whose `consent_field` is false (docs/privacy.md, "Consent"):
+# "salt": a token of (value, day), so one day's records still join and two days cannot;
+# "drop": null; "shift": a time moved by a secret offset, the same for the whole salted day (its
+# intervals stay, its exact instant, which another feed may record too, does not);
+# "keep": kept, a decision that the field links nothing (unique per record, or a catalogue id every
+# visitor shares). Every id and time of a feed with consent declares one (a test checks).
+WithoutConsent = Literal["salt", "drop", "shift", "keep"]
 
 EVENT_TYPES = (
     "page_view",
@@ -56,6 +63,7 @@ class Field:
     allowed: tuple[str, ...] | None = None
     privacy: Privacy | None = None
     minimum: float | None = None
+    without_consent: WithoutConsent | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,7 @@ class FeedContract:
     fields: tuple[Field, ...]
     date_field: str  # the field whose UTC date partitions the bronze table
     description: str
+    consent_field: str | None = None  # the record's analytics consent (fields' `without_consent` apply)
 
     @property
     def bronze_table(self) -> str:
@@ -90,20 +99,22 @@ FEEDS: dict[str, FeedContract] = {
             "clickstream_events",
             (
                 _VERSION,
-                _f("event_id", "string", True),
+                _f("event_id", "string", True, without_consent="keep"),  # unique per event
                 _f("event_type", "string", True, allowed=EVENT_TYPES),
-                _f("event_timestamp", "timestamp", True),
-                _f("visitor_id", "string", True, privacy="visitor"),
-                _f("client_session_id", "string"),
-                _f("user_id", "string", privacy="pseudonymise"),
+                # The order feed records a purchase's instant too: without consent it must not match.
+                _f("event_timestamp", "timestamp", True, without_consent="shift"),
+                _f("visitor_id", "string", True, privacy="pseudonymise", without_consent="salt"),
+                _f("client_session_id", "string", without_consent="drop"),
+                _f("user_id", "string", privacy="pseudonymise", without_consent="drop"),
                 _f("analytics_consent", "bool", True),
-                _f("product_id", "string"),
+                _f("product_id", "string", without_consent="keep"),  # the catalogue's
                 _f("category", "string"),
                 _f("brand", "string"),
                 _f("price", "float", minimum=0),
                 _f("search_query", "string"),
                 _f("page_type", "string"),
-                _f("order_id", "string"),
+                # Joins the order and its customer's stable token: without consent the event keeps none.
+                _f("order_id", "string", without_consent="drop"),
                 _f("device", "string", allowed=DEVICES),
                 _f("channel", "string", allowed=CHANNELS),
                 _f("country", "string"),
@@ -114,6 +125,7 @@ FEEDS: dict[str, FeedContract] = {
             ),
             "event_timestamp",
             "Clickstream events from the web shop and loaded public event logs.",
+            consent_field="analytics_consent",
         ),
         FeedContract(
             "orders",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 
@@ -28,6 +29,9 @@ class Settings:
     # dbt_project/profiles.yml, its one home.
     # Great Expectations suites validate a seeded uniform sample of at most this many rows.
     gx_max_rows: int = field(default_factory=lambda: int(_env("HN_GX_MAX_ROWS", "250000")))
+    # Timestamps before the store opened, or more than this margin after ingestion, are quarantined.
+    store_opened: date = field(default_factory=lambda: date.fromisoformat(_env("HN_STORE_OPENED", "2000-01-01")))
+    future_margin_hours: int = field(default_factory=lambda: int(_env("HN_FUTURE_MARGIN_HOURS", "24")))
     online_store: str = field(default_factory=lambda: _env("HN_ONLINE_STORE", "sqlite"))  # sqlite | redis
     redis_url: str = field(default_factory=lambda: _env("HN_REDIS_URL", "127.0.0.1:6379"))
 
@@ -64,6 +68,11 @@ class Settings:
         return self.home / "warehouse.duckdb"
 
     @property
+    def quarantine_dir(self) -> Path:
+        """Landing files that could not be read at all, moved out of landing (bronze_quarantine says why)."""
+        return self.home / "quarantine"
+
+    @property
     def secrets_dir(self) -> Path:
         return self.home / "secrets"
 
@@ -92,7 +101,18 @@ class Settings:
     # ---- secrets ---------------------------------------------------------------
     @cached_property
     def pseudonym_key(self) -> bytes:
-        """Keyed-hash secret for pseudonymising ids: `HN_PSEUDONYM_KEY`, else generated once (0600)."""
+        """Keyed-hash secret for pseudonymising ids: `HN_PSEUDONYM_KEY`, else generated once (0600).
+
+        Checked against the fingerprint recorded beside bronze (docs/privacy.md, "Key"): a key other
+        than the one that made the lake's tokens raises `PseudonymKeyMismatch` before anything is
+        written with it."""
+        from hn_assets.ingest.privacy import verify_key
+
+        key = self._configured_or_generated_key()
+        verify_key(key, self.bronze_uri)
+        return key
+
+    def _configured_or_generated_key(self) -> bytes:
         configured = os.environ.get("HN_PSEUDONYM_KEY", "").strip()
         if configured:
             return configured.encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +21,31 @@ class LandResult:
     path: Path
 
 
+# BLAKE2b-128, personalised for this one use: 2^64 rows before a collision is likely.
+ID_DIGEST_BYTES, ID_PERSON = 16, b"hn-event-id"
+
+
 def event_id(source: str, columns: list[str]) -> pl.Expr:
-    """Deterministic id from the row's content: exact duplicate rows share an id (silver dedupes)."""
-    content = pl.concat_str([pl.col(c).fill_null("") for c in columns], separator="\x1f")
-    return pl.format(f"{source}-{{}}", content.hash(seed=46).cast(pl.String))
+    """Deterministic id from the row's content: exact duplicate rows share an id (silver dedupes).
+
+    `<source>-` + BLAKE2b-128 (hashlib, personalised `hn-event-id`) of the row's fields in `columns`
+    order, each encoded as `<UTF-8 byte length>:<text>` (null as empty text, as the CSV reads an empty
+    field). The length prefix makes the encoding unambiguous, where a separator join lets a field
+    holding the separator collide with another row. Rejected: polars' `hash`, whose output may
+    change between polars versions (reloading the same log after an upgrade would add every row
+    again); a keyed hash, which would give the same public log different ids in each HN_HOME.
+    """
+    fields = [pl.col(c).fill_null("") for c in columns]
+    encoded = pl.concat_str([pl.format("{}:{}", f.str.len_bytes(), f) for f in fields])
+    digest = encoded.map_batches(_blake2b_hex, return_dtype=pl.String, is_elementwise=True)
+    return pl.format(f"{source}-{{}}", digest)
+
+
+def _blake2b_hex(encoded: pl.Series) -> pl.Series:
+    return pl.Series(
+        [hashlib.blake2b(e.encode(), digest_size=ID_DIGEST_BYTES, person=ID_PERSON).hexdigest() for e in encoded],
+        dtype=pl.String,
+    )
 
 
 def map_event_type(source: str, raw: pl.Expr) -> pl.Expr:

@@ -2,6 +2,7 @@
 the nightly batch keeps the online store fresh; the weekly training chain retrains."""
 
 import hashlib
+import json
 
 import dagster as dg
 
@@ -66,23 +67,38 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 
+FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+def _still_claimed(instance: dg.DagsterInstance, run_key: str) -> bool:
+    """A run requested under `run_key` that has not finished (or not been launched yet)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1)
+    return not runs or runs[0].status not in FINISHED
+
+
 @dg.sensor(
     job=bronze_job,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Requests a bronze run for the feeds that have new landing files.",
+    description="Requests a bronze run for the landing files no requested run has claimed yet.",
 )
 def landing_files_sensor(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource):
-    pending = {feed: discover(lakehouse.landing, feed) for feed in FEEDS}
+    """Each request claims its files (kept in the cursor) until its run finishes: a file that is
+    still in flight is never requested twice, and a file whose run failed is requested again."""
+    state = json.loads(context.cursor) if context.cursor else {"generation": 0, "claims": {}}
+    claims = {key: files for key, files in state["claims"].items() if _still_claimed(context.instance, key)}
+    claimed = {f for files in claims.values() for f in files}
+    pending = {feed: [f for f in discover(lakehouse.landing, feed) if f.relative not in claimed] for feed in FEEDS}
     pending = {feed: files for feed, files in pending.items() if files}
     if not pending:
-        return dg.SkipReason("no landing files waiting")
-    signature = hashlib.sha256("|".join(f.relative for files in pending.values() for f in files).encode()).hexdigest()
-    if signature == context.cursor:
-        return dg.SkipReason("the waiting files were already requested")
-    context.update_cursor(signature)
+        context.update_cursor(json.dumps({**state, "claims": claims}))
+        return dg.SkipReason("no unclaimed landing files waiting")
+    relatives = sorted(f.relative for files in pending.values() for f in files)
+    generation = state["generation"] + 1
+    run_key = hashlib.sha256(f"{generation}|{'|'.join(relatives)}".encode()).hexdigest()[:32]
+    context.update_cursor(json.dumps({"generation": generation, "claims": {**claims, run_key: relatives}}))
     return dg.RunRequest(
-        run_key=signature[:32],
+        run_key=run_key,
         asset_selection=[bronze_key(feed) for feed in pending] + [QUARANTINE_KEY],
         tags={"hn/trigger": "landing_files", "hn/feeds": ",".join(sorted(pending))},
     )

@@ -45,6 +45,11 @@ class LakehouseResource(dg.ConfigurableResource):
         return Path(self.archive_root or get_settings().archive_dir)
 
     @property
+    def quarantine(self) -> Path:
+        """Landing files that could not be read at all (kept for inspection, under the same retention)."""
+        return Path(self.quarantine_root or get_settings().quarantine_dir)
+
+    @property
     def retention_days(self) -> int:
         return self.landing_retention_days or get_settings().landing_retention_days
 
@@ -57,6 +62,27 @@ class LakehouseResource(dg.ConfigurableResource):
 
     def pseudonymiser(self) -> Pseudonymiser:
         return Pseudonymiser(self.pseudonym_key())
+
+    quarantine_root: str | None = None
+    store_opened: str | None = None  # YYYY-MM-DD: earlier timestamps are quarantined
+    future_margin_hours: int | None = None  # timestamps this far after ingestion are quarantined
+
+    def ingest_target(self):
+        from datetime import date, timedelta
+
+        from hn_assets.ingest.pipeline import IngestTarget
+
+        settings, lake = get_settings(), self.delta()
+        return IngestTarget(
+            landing=self.landing,
+            archive=self.archive,
+            quarantine=self.quarantine,
+            bronze_root=lake.root,
+            storage_options=lake.storage_options,
+            pseudonym_key=self.pseudonym_key(),
+            store_opened=date.fromisoformat(self.store_opened) if self.store_opened else settings.store_opened,
+            future_margin=timedelta(hours=self.future_margin_hours or settings.future_margin_hours),
+        )
 
     def ensure_layout(self) -> None:
         """The HN_HOME folders (lake/gold must exist before dbt exports to it)."""

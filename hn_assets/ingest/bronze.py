@@ -98,6 +98,18 @@ class DeltaLake:
                 delta_write_options={"partition_by": [PARTITION_COLUMN]},
             )
 
+    def count_batch(self, table: str, batch_id: str, feed: str | None = None) -> int:
+        """Rows the table holds from one ingest batch (optionally of one feed): read back from
+        the committed snapshot, so a safeguard compares against what is really there."""
+        if self.table(table) is None:
+            return 0
+        rows = pl.scan_delta(self.uri(table), storage_options=self.storage_options).filter(
+            pl.col("_batch_id") == batch_id
+        )
+        if feed is not None:
+            rows = rows.filter(pl.col("feed") == feed)
+        return rows.select(pl.len()).collect().item()
+
     def read(self, table: str) -> pl.DataFrame:
         return pl.read_delta(self.uri(table), storage_options=self.storage_options)
 

@@ -25,6 +25,15 @@ LINE_COL, RAW_COL, PARSE_ERROR_COL, FILE_COL = "_line", "_raw", "_parse_error", 
 BATCH_ROWS = 100_000
 
 
+class BadLandingFile(Exception):
+    """A landing file that cannot be read as its format at all (empty, not UTF-8 text, a broken
+    Parquet footer, a CSV that breaks mid-file): it is quarantined whole, with this reason."""
+
+    def __init__(self, relative: str, reason: str):
+        super().__init__(f"{relative}: {reason}")
+        self.relative, self.reason = relative, reason
+
+
 @dataclass(frozen=True)
 class LandingFile:
     feed: str
@@ -115,9 +124,18 @@ def _is_object(line: bytes) -> bool:
         return False
 
 
+def _utf8(data: bytes, path: Path) -> None:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadLandingFile(path.name, f"not UTF-8 text (byte {exc.start})") from None
+
+
 def read_jsonl(path: Path, contract: FeedContract) -> pl.DataFrame:
     """Vectorised read; on a bad line, only the lines that do not parse take the slow path."""
-    numbered = [(i + 1, line.rstrip(b"\r")) for i, line in enumerate(path.read_bytes().split(b"\n")) if line.strip()]
+    data = path.read_bytes()
+    _utf8(data, path)
+    numbered = [(i + 1, line.rstrip(b"\r")) for i, line in enumerate(data.split(b"\n")) if line.strip()]
     numbers, lines = [n for n, _ in numbered], [line for _, line in numbered]
     try:
         return _jsonl_fast(lines, numbers, contract)
@@ -149,13 +167,15 @@ def _text_frame(batch: pl.DataFrame, contract: FeedContract, first_line: int) ->
 def read_csv_batches(path: Path, contract: FeedContract, batch_rows: int) -> Iterator[pl.DataFrame]:
     """Streams a CSV in batches of `batch_rows` (bounded memory for multi-GB landing files).
 
-    A file polars cannot parse at all takes the row-by-row path; one that breaks after some
-    batches were taken fails the ingest of its feed (no commit happens) with the file named.
+    A first batch polars cannot parse (ragged rows) takes the row-by-row path, so each bad row is
+    quarantined with its reason; a file that is not UTF-8, or that breaks after batches were taken
+    (rows already streamed cannot be taken back), raises BadLandingFile: the file is quarantined whole.
     """
     batches = iter(pl.scan_csv(path, infer_schema=False).collect_batches(chunk_size=batch_rows))
     try:
         first = next(batches, None)
     except Exception:  # noqa: BLE001 - ragged or broken CSV: the csv module tells row by row
+        _utf8(path.read_bytes(), path)
         yield _csv_slow(path, contract)
         return
     line = 2
@@ -164,7 +184,8 @@ def read_csv_batches(path: Path, contract: FeedContract, batch_rows: int) -> Ite
             yield _text_frame(batch, contract, line)
             line += batch.height
     except pl.exceptions.PolarsError as exc:
-        raise ValueError(f"landing file {path} breaks the CSV format after line {line}: {exc}") from exc
+        reason = f"breaks the CSV format after line {line}: {str(exc).splitlines()[0][:200]}"
+        raise BadLandingFile(path.name, reason) from None
 
 
 def read_parquet_batches(path: Path, contract: FeedContract, batch_rows: int) -> Iterator[pl.DataFrame]:
@@ -179,7 +200,7 @@ def read_parquet_batches(path: Path, contract: FeedContract, batch_rows: int) ->
             yield _text_frame(batch, contract, row)
             row += batch.height
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise ValueError(f"landing file {path} is not readable Parquet: {exc}") from exc
+        raise BadLandingFile(path.name, f"not readable Parquet: {str(exc).splitlines()[0][:200]}") from None
 
 
 def _chain(first: pl.DataFrame | None, rest: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
@@ -190,8 +211,10 @@ def _chain(first: pl.DataFrame | None, rest: Iterator[pl.DataFrame]) -> Iterator
 
 def _csv_slow(path: Path, contract: FeedContract) -> pl.DataFrame:
     names = contract.field_names
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+    with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
+    if not rows:
+        raise BadLandingFile(path.name, "no header row")
     header, body = rows[0], rows[1:]
     cols: dict[str, list] = {n: [] for n in names}
     numbers, raws, errors = [], [], []
@@ -211,15 +234,20 @@ def _csv_slow(path: Path, contract: FeedContract) -> pl.DataFrame:
 def read_landing_batches(
     file: LandingFile, contract: FeedContract, batch_rows: int = BATCH_ROWS
 ) -> Iterator[pl.DataFrame]:
-    """The file's records as all-text frames (with line numbers), in batches for large CSVs."""
+    """The file's records as all-text frames (with line numbers), in batches for large CSVs.
+    Raises BadLandingFile (named by its landing path) for a file that cannot be read at all."""
+    if file.path.stat().st_size == 0:
+        raise BadLandingFile(file.relative, "empty file")
     readers = {
         ".jsonl": lambda: [read_jsonl(file.path, contract)],
         ".csv": lambda: read_csv_batches(file.path, contract, batch_rows),
         ".parquet": lambda: read_parquet_batches(file.path, contract, batch_rows),
     }
-    frames = readers[file.path.suffix]()
-    for frame in frames:
-        yield frame.with_columns(pl.lit(file.relative).alias(FILE_COL))
+    try:
+        for frame in readers[file.path.suffix]():
+            yield frame.with_columns(pl.lit(file.relative).alias(FILE_COL))
+    except BadLandingFile as exc:
+        raise BadLandingFile(file.relative, exc.reason) from None
 
 
 def archive(file: LandingFile, archive_root: Path) -> Path:

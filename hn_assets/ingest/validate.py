@@ -8,6 +8,8 @@ accepts offsets, a space separator or a ` UTC` suffix.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from zoneinfo import available_timezones
 
@@ -17,6 +19,18 @@ from hn_assets.contracts import SCHEMA_VERSION, FeedContract, Field
 from hn_assets.ingest.landing import PARSE_ERROR_COL
 
 REASON_COL = "_reason"
+
+
+@dataclass(frozen=True)
+class Plausible:
+    """The window a timestamp must fall in: from the store's opening to a margin after ingestion.
+    One event dated 2099 would otherwise make daily features run to 2099 and move the temporal
+    split; it is quarantined with its reason instead."""
+
+    earliest: datetime
+    latest: datetime
+
+
 _CANONICAL_TS = "%Y-%m-%dT%H:%M:%S%.fZ"
 _OFFSET_TS = "%Y-%m-%dT%H:%M:%S%.f%:z"
 
@@ -76,7 +90,7 @@ def typed(field: Field, lenient: bool = False) -> pl.Expr:
     return expr.alias(field.name)
 
 
-def _rules(field: Field) -> list[tuple[pl.Expr, pl.Expr]]:
+def _rules(field: Field, plausible: Plausible | None = None) -> list[tuple[pl.Expr, pl.Expr]]:
     """(violated?, reason) pairs for one field, on the raw text and its typed value."""
     raw, value = pl.col(field.name), pl.col(_typed_name(field))
     present = raw.is_not_null() & (raw != "")
@@ -98,13 +112,19 @@ def _rules(field: Field) -> list[tuple[pl.Expr, pl.Expr]]:
         )
     if field.name == "schema_version":
         rules.append((value > SCHEMA_VERSION, pl.lit(f"schema_version newer than {SCHEMA_VERSION}")))
+    if field.type == "timestamp" and plausible is not None:
+        rules.append((value < plausible.earliest, pl.lit(f"{field.name}: before {plausible.earliest:%Y-%m-%d}")))
+        rules.append((value > plausible.latest, pl.lit(f"{field.name}: after {plausible.latest:%Y-%m-%dT%H:%MZ}")))
     if field.name == "source_error":
         rules.append((present, pl.format("source: {}", raw)))
     return rules
 
 
-def check(raw: pl.DataFrame, contract: FeedContract) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(accepted rows with typed contract fields, rejected rows still as text with a `_reason`)."""
+def check(
+    raw: pl.DataFrame, contract: FeedContract, plausible: Plausible | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(accepted rows with typed contract fields, rejected rows still as text with a `_reason`).
+    With `plausible`, timestamps outside its window are rejected too."""
     df = raw.with_columns([typed(f).alias(_typed_name(f)) for f in contract.fields])
     for f in contract.fields:  # second chance for timestamps in other ISO forms, only where needed
         if f.type == "timestamp":
@@ -114,7 +134,7 @@ def check(raw: pl.DataFrame, contract: FeedContract) -> tuple[pl.DataFrame, pl.D
                     pl.when(missed).then(typed(f, lenient=True)).otherwise(pl.col(_typed_name(f))).alias(_typed_name(f))
                 )
     rules = [(pl.col(PARSE_ERROR_COL).is_not_null(), pl.col(PARSE_ERROR_COL))]
-    rules += [rule for f in contract.fields for rule in _rules(f)]
+    rules += [rule for f in contract.fields for rule in _rules(f, plausible)]
     violated = pl.any_horizontal([cond.fill_null(False) for cond, _ in rules])
     df = df.with_columns(violated.alias("__violated"))
 

@@ -1,15 +1,19 @@
-"""Great Expectations (GX 1.x, ephemeral context): a suite's expectations and their validation."""
+"""Great Expectations (GX 1.x, ephemeral context): a suite's expectations, the rows they see, and
+their validation."""
 
 from __future__ import annotations
 
-from hn_assets.quality.suites import COMPLETENESS, Suite
+import polars as pl
+
+from hn_assets.quality.suites import COMPLETENESS, KEY_COMPLETENESS, Suite
 
 
 def expectations(suite: Suite, columns: list[str]) -> list:
     import great_expectations as gx
 
     expect = gx.expectations
-    items = [expect.ExpectColumnValuesToNotBeNull(column=c, mostly=COMPLETENESS) for c in suite.critical]
+    items = [expect.ExpectColumnValuesToNotBeNull(column=c, mostly=KEY_COMPLETENESS) for c in suite.keys]
+    items += [expect.ExpectColumnValuesToNotBeNull(column=c, mostly=COMPLETENESS) for c in suite.critical]
     items += [
         expect.ExpectColumnValuesToBeBetween(column=c, min_value=lo, max_value=hi)
         for c, (lo, hi) in suite.ranges.items()
@@ -21,6 +25,23 @@ def expectations(suite: Suite, columns: list[str]) -> list:
         if c in columns
     ]
     return items
+
+
+def validation_sample(suite: Suite, frame: pl.DataFrame, rows: int, seed: int = 0) -> pl.DataFrame:
+    """At most `rows` uniformly sampled rows, plus every row with a null key (up to `rows` of them).
+
+    Shares (completeness, ranges) are estimated well by a uniform sample, but "no key is ever null"
+    is not: one null key in 10 M rows is missed by a 250k-row sample 97 % of the time. The rows
+    with a null key are therefore always validated, so the suite's 100 % holds for the whole
+    table. Rejected: counting key nulls over the whole table outside GX (a second judge beside the
+    suite, with its own metadata), and validating the whole table (a pandas copy of every row).
+    """
+    if frame.height <= rows:
+        return frame
+    keys = [c for c in suite.keys if c in frame.columns]
+    null_key = pl.any_horizontal([pl.col(c).is_null() for c in keys]) if keys else pl.lit(False)
+    broken, rest = frame.filter(null_key).head(rows), frame.filter(~null_key)
+    return pl.concat([broken, rest.sample(n=min(rows, rest.height), seed=seed)])
 
 
 def validate(suite: Suite, frame) -> tuple[bool, dict]:

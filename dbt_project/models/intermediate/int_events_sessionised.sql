@@ -7,7 +7,7 @@
 -- event attributes back. Incremental: every visitor with new or late events is rebuilt whole,
 -- so the numbering stays right.
 with events as (
-    select event_id, visitor_id, event_timestamp, _ingested_at
+    select event_id, visitor_id, event_timestamp, _ingested_at, _staged_at
     from {{ ref('stg_clickstream_events') }}
     {% if is_partial_run() %}
     where visitor_id in ({{ affected_visitors(ref('stg_clickstream_events')) }})
@@ -45,5 +45,6 @@ select
     visitor_id || '#' || session_number as session_key,
     session_number,
     visitor_event_number - session_first_event_number + 1 as event_index,
-    _ingested_at
+    _ingested_at,
+    _staged_at
 from numbered

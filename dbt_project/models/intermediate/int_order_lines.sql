@@ -1,5 +1,8 @@
 -- Every product sold, in EUR: order lines converted with the day's exchange rate (the latest
 -- rate on or before the order date), plus purchase events of sources that have no order feed.
+-- "No order feed" is decided per source, not per order id: a purchase event of a visitor without
+-- analytics consent carries no order id (it would join the customer's order), and must not count
+-- a second time beside its order.
 with order_lines as (
     select
         items.order_line_key,
@@ -33,7 +36,7 @@ event_lines as (
     from {{ ref('stg_clickstream_events') }}
     where event_type = 'purchase'
       and product_id is not null
-      and (order_id is null or order_id not in (select order_id from {{ ref('stg_orders') }}))
+      and source not in (select distinct source from {{ ref('stg_orders') }})
 )
 
 select *, quantity * unit_price_eur - discount_eur as revenue_eur from order_lines

@@ -35,13 +35,14 @@ sessions as (
         arg_min(timezone, event_index) as timezone,
         arg_min(source, event_index) as source,
         bool_and(analytics_consent) as analytics_consent,
-        max(_ingested_at) as _ingested_at
+        max(_ingested_at) as _ingested_at,
+        max(_staged_at) as _staged_at
     from events
     group by visitor_id, session_number
 )
 
 select
-    * exclude (_ingested_at),
+    * exclude (_ingested_at, _staged_at),
     (epoch_ms(session_end) - epoch_ms(session_start)) / 1000.0 as duration_seconds,
     timezone(timezone, session_start) as local_start,
     hour(timezone(timezone, session_start)) as local_hour,
@@ -53,5 +54,6 @@ select
         and (epoch_ms(session_end) - epoch_ms(session_start)) / 1000.0 / (n_events - 1)
             < {{ var('bot_max_mean_gap_seconds') }} as is_bot,
     purchase_events > 0 as purchased,
-    _ingested_at
+    _ingested_at,
+    _staged_at
 from sessions

@@ -3,18 +3,39 @@
 -- Point-in-time user history: a row whenever a value can change (a session starts, a purchase
 -- happens, a purchase leaves the 90-day window, a session leaves the 30-day window), with the
 -- values as known at event_timestamp. Windows: (t - 90 d, t] and (t - 30 d, t]; never CURRENT_DATE.
+-- Only what the customer consented to at the time counts (dated consent): purchases come without
+-- a user where there was none (int_purchases); a session or view counts when the profile version
+-- valid at its time has analytics consent. A withdrawal stops new history from its updated_at;
+-- what was consented before stays. Users without any profile (public event logs) are decided by
+-- their events' own consent, which the ingest applied (no user id without it).
 with purchases as (
     select user_id, purchased_at, amount_eur from {{ ref('int_purchases') }} where user_id is not null
 ),
 
+consent as (
+    select user_id, valid_from, consent_analytics from {{ ref('int_customer_consent_history') }}
+),
+
+profiled as (
+    select distinct user_id from consent
+),
+
 sessions as (
-    select user_id, session_start from {{ ref('int_sessions') }} where user_id is not null and not is_bot
+    select sessions.user_id, sessions.session_start
+    from {{ ref('int_sessions') }} as sessions
+    asof left join consent
+        on sessions.user_id = consent.user_id and sessions.session_start >= consent.valid_from
+    where sessions.user_id is not null and not sessions.is_bot
+      and coalesce(consent.consent_analytics, sessions.user_id not in (select user_id from profiled))
 ),
 
 views as (
-    select user_id, event_timestamp, category
-    from {{ ref('int_session_events') }}
-    where event_type = 'product_view' and user_id is not null and category is not null
+    select events.user_id, events.event_timestamp, events.category
+    from {{ ref('int_session_events') }} as events
+    asof left join consent
+        on events.user_id = consent.user_id and events.event_timestamp >= consent.valid_from
+    where events.event_type = 'product_view' and events.user_id is not null and events.category is not null
+      and coalesce(consent.consent_analytics, events.user_id not in (select user_id from profiled))
 ),
 
 horizon as (

@@ -42,7 +42,9 @@ select
     timezone,
     source,
     schema_version,
-    _ingested_at
+    _ingested_at,
+    _batch_id,
+    {{ staged_at() }} as _staged_at
 from deduplicated
 {% if is_incremental() and var('backfill_start', none) is none %}
 anti join {{ this }} as already_staged using (event_id)

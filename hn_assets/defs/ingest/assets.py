@@ -23,6 +23,10 @@ _DAGSTER_TYPES = {
 }
 
 
+# Bronze writers of one lake run one at a time (with the local lake lock as a second guard).
+BRONZE_POOL = "bronze_lake"
+
+
 def landing_key(feed: str) -> dg.AssetKey:
     return dg.AssetKey(f"landing_{feed}")
 
@@ -112,7 +116,8 @@ _balance_checks = [
         "counts_balance",
         asset=bronze_key(feed),
         blocking=True,
-        description="landed = accepted + quarantined for this run's files",
+        description="what landed in this run equals what the bronze table and the quarantine hold from this "
+        "run's batch (read back from Delta by batch id)",
     )
     for feed in FEEDS
 ]
@@ -126,8 +131,20 @@ def _feed_metadata(report: FeedReport, stats: dict) -> dict:
         "quarantined": report.quarantined,
         "files": report.files,
         "files_already_ingested": report.files_already_ingested,
+        "files_quarantined": report.files_quarantined,
         "quarantine_reasons": dict(report.reasons),
         "delta_version": stats["version"],
+        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in stats["schema"]]),
+    }
+
+
+def _quarantine_metadata(lake, quarantined: dict[str, int], purged: int) -> dict:
+    stats = lake.stats(QUARANTINE_TABLE)
+    return {
+        "dagster/row_count": stats["rows"],
+        "new_rows": sum(quarantined.values()),
+        "new_rows_by_feed": quarantined,
+        "archived_files_purged": purged,
         "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in stats["schema"]]),
     }
 
@@ -137,14 +154,20 @@ def _feed_metadata(report: FeedReport, stats: dict) -> dict:
     check_specs=_balance_checks,
     can_subset=True,
     name="bronze_ingest",
-    description="Landing files -> bronze Delta tables + quarantine.",
+    pool=BRONZE_POOL,
+    description="Landing files -> bronze Delta tables + quarantine. Materialising only bronze_quarantine "
+    "ingests nothing; a feed whose ingest fails is reported and fails the step after the other feeds.",
 )
 def bronze_ingest(context: dg.AssetExecutionContext, lakehouse: LakehouseResource):
     lakehouse.ensure_layout()
     lake = lakehouse.delta()
     selected = [feed for feed in FEEDS if bronze_key(feed) in context.selected_asset_keys]
-    quarantined = {}
+    quarantined, failed = {}, {}
     for report in ingest_landing(lakehouse, selected, batch_id=context.run_id[:12], in_child_process=True):
+        if report.error:
+            failed[report.feed] = report.error
+            context.log.error(f"{report.feed}: ingest failed, nothing committed: {report.error}")
+            continue
         key = bronze_key(report.feed)
         context.log.info(f"{report.feed}: {report}")
         quarantined[report.feed] = report.quarantined
@@ -153,20 +176,27 @@ def bronze_ingest(context: dg.AssetExecutionContext, lakehouse: LakehouseResourc
             asset_key=key,
             check_name="counts_balance",
             passed=report.balanced,
-            metadata={"landed": report.landed, "accepted": report.accepted, "quarantined": report.quarantined},
-        )
-    purged = purge_archive(lakehouse.archive, lakehouse.retention_days)
-    if QUARANTINE_KEY in context.selected_asset_keys:
-        stats = lake.stats(QUARANTINE_TABLE)
-        yield dg.MaterializeResult(
-            asset_key=QUARANTINE_KEY,
             metadata={
-                "dagster/row_count": stats["rows"],
-                "new_rows": sum(quarantined.values()),
-                "new_rows_by_feed": quarantined,
-                "archived_files_purged": purged,
-                "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in stats["schema"]]),
+                "landed": report.landed,
+                "committed": report.committed,
+                "accepted": report.accepted,
+                "quarantined": report.quarantined,
             },
+        )
+    # Raw landing files (archived, or quarantined whole) are kept only for the retention period.
+    purged = sum(
+        purge_archive(folder, lakehouse.retention_days) for folder in (lakehouse.archive, lakehouse.quarantine)
+    )
+    if QUARANTINE_KEY in context.selected_asset_keys:
+        yield dg.MaterializeResult(asset_key=QUARANTINE_KEY, metadata=_quarantine_metadata(lake, quarantined, purged))
+    elif any(quarantined.values()):  # the feeds' rejected rows are in it: the quarantine changed too
+        context.log_event(
+            dg.AssetMaterialization(QUARANTINE_KEY, metadata=_quarantine_metadata(lake, quarantined, purged))
+        )
+    if failed:
+        raise dg.Failure(
+            description=f"ingest failed for {', '.join(sorted(failed))} (the other feeds committed)",
+            metadata={"failed_feeds": failed},
         )
 
 

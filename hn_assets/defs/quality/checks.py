@@ -23,19 +23,19 @@ def _make_check(suite: Suite):
         asset=dg.AssetKey(suite.table),
         name="gx_suite",
         blocking=suite.blocking,
-        description=f"Great Expectations: completeness >= {COMPLETENESS:.0%} on critical columns, "
-        f"value ranges, allowed categories; newest {suite.time_column} within "
-        f"{MAX_LAG_BEHIND_BRONZE_HOURS} h of bronze's newest event.",
+        description=f"Great Expectations: keys and label ({', '.join(suite.keys)}) never null, other "
+        f"critical columns >= {COMPLETENESS:.0%} complete, value ranges, allowed categories; newest "
+        f"{suite.time_column} within {MAX_LAG_BEHIND_BRONZE_HOURS} h of bronze's newest event.",
     )
     def _check(lakehouse: LakehouseResource, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        from hn_assets.quality.gx import validate
+        from hn_assets.quality.gx import validate, validation_sample
 
         scan = warehouse.scan_gold(suite.table)
-        wanted = {*suite.critical, *suite.ranges, *suite.categories, suite.time_column}
+        wanted = {*suite.keys, *suite.critical, *suite.ranges, *suite.categories, suite.time_column}
         frame = scan.select(sorted(wanted & set(scan.collect_schema().names()))).collect()  # what the suite reads
-        # Completeness and ranges are shares: a 250k-row sample estimates them to ~0.1 %.
-        rows = warehouse.check_sample_rows
-        sample = frame.sample(n=rows, seed=0) if frame.height > rows else frame
+        # Completeness and ranges are shares: a 250k-row sample estimates them to ~0.1 %; every
+        # row with a null key is validated too (keys must be complete in the whole table).
+        sample = validation_sample(suite, frame, warehouse.check_sample_rows)
         passed, metadata = validate(suite, sample.to_pandas())
         newest, bronze_newest = frame[suite.time_column].max(), newest_bronze_event(lakehouse)
         fresh = (

@@ -1,6 +1,7 @@
 """Every dbt model, seed and test as Dagster assets and asset checks."""
 
 import json
+from collections.abc import Iterator
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
@@ -46,15 +47,22 @@ def view_models(manifest) -> frozenset[str]:
     )
 
 
-def _with_profile(event, profiles: dict):
-    """Adds row count and column schema (read once, after dbt has released the file)."""
-    # dagster-dbt names each output after its (one-part) asset key, i.e. the model name.
-    profile = profiles.get(event.output_name) if isinstance(event, dg.Output) else None
-    if profile is None:
-        return event
+def profile_metadata(profile: dict) -> dict:
+    """Row count (none for views: counting reruns their query) and column schema of one relation."""
     schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in profile["columns"]])
     counts = {} if profile["rows"] is None else {"dagster/row_count": profile["rows"]}
-    return event.with_metadata({**event.metadata, **counts, "dagster/column_schema": schema})
+    return {**counts, "dagster/column_schema": schema}
+
+
+def profile_observations(
+    warehouse: WarehouseResource, built: list[dg.AssetKey], views: frozenset[str]
+) -> Iterator[dg.AssetObservation]:
+    """One observation per model this build wrote, read in one short read-only session."""
+    keys = {key.path[-1]: key for key in built}  # a dbt model's asset key is its name
+    profiles = warehouse.table_profiles(set(keys), uncounted=views)
+    for name, key in keys.items():
+        if name in profiles:
+            yield dg.AssetObservation(asset_key=key, metadata=profile_metadata(profiles[name]))
 
 
 @dbt_assets(
@@ -67,12 +75,38 @@ def _with_profile(event, profiles: dict):
 def hn_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtBuildConfig
 ):
-    invocation = dbt.cli(build_args(config), context=context)
-    events = list(invocation.stream())
-    names = {key.path[-1] for key in context.selected_asset_keys}
-    profiles = warehouse.table_profiles(names, uncounted=view_models(invocation.manifest))
-    for event in events:
-        yield _with_profile(event, profiles)
+    """`dbt build`: every model's materialisation and every test's check result reaches Dagster as
+    dbt reports it; the models' profiles follow the build; then the step fails if dbt failed.
+
+    Streamed, because a build that ends in one failed test must still record what it built and
+    what it checked (collecting the whole stream first lost all of it when dbt exited non-zero),
+    and so the UI shows progress while dbt runs.
+
+    The profiles (row count, column types) come after the build as `AssetObservation`s: any DuckDB
+    handle open while dbt builds blocks dbt's writes, so they cannot ride on the materialisations
+    as those stream. Rejected:
+    - a second `AssetMaterialization` per model: it would record every model twice per run (two
+      entries in its history, two data versions, materialisation-driven automation firing twice);
+      an observation is Dagster's event for facts about an asset that was not rebuilt. The UI's
+      overview takes the row count from the latest observation; column names and descriptions
+      come from the dbt definition, the types are in the observation;
+    - dagster-dbt's `fetch_row_counts()` / `fetch_column_metadata()`: on DuckDB they hold every
+      event back until dbt exits (for the same lock), and they need the in-process dbt adapter
+      that `LocalDbtCliResource` does not build;
+    - holding the Outputs back until dbt exits: nothing would reach Dagster while dbt runs, and
+      each check result would be recorded before the materialisation it checks.
+    """
+    invocation = dbt.cli(build_args(config), context=context, raise_on_error=False)
+    built: list[dg.AssetKey] = []
+    for event in invocation.stream():
+        yield event
+        if isinstance(event, dg.Output):
+            built.append(context.asset_key_for_output(event.output_name))
+    # The stream ends when the dbt process has exited, so its DuckDB lock is released.
+    yield from profile_observations(warehouse, built, view_models(invocation.manifest))
+    error = invocation.get_error()
+    if error is not None:
+        raise error
 
 
 defs = dg.Definitions(assets=[hn_dbt_models])

@@ -1,0 +1,1 @@
+"""Privacy: the erase_customer job (erasure of one customer from every store)."""
