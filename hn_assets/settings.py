@@ -89,6 +89,12 @@ class Settings:
         return self.home / "reports"
 
     @property
+    def simulator_truth_path(self) -> Path:
+        """The simulator's ground truth (`hn simulate` writes it beside the landing files). Read only
+        by the evaluation's labelled checks, never by training; absent for real data."""
+        return self.home / "simulator_truth" / "sessions.csv"
+
+    @property
     def mlflow_dir(self) -> Path:
         """The embedded MLflow: tracking database and artifact store."""
         return self.home / "mlflow"

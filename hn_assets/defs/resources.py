@@ -185,6 +185,20 @@ class ReportStoreResource(dg.ConfigurableResource):
         return folder
 
 
+class SimulatorTruthResource(dg.ConfigurableResource):
+    """The simulator's ground truth: read only by the evaluation's labelled checks (the uplift
+    estimate against the true effect), never by training; real data has none."""
+
+    path: str | None = None
+
+    def sessions(self):
+        """Per simulated session: client_session_id, is_bot, offered, p_no_offer, p_offer; None if absent."""
+        import polars as pl
+
+        file = Path(self.path or get_settings().simulator_truth_path)
+        return pl.read_csv(file, schema_overrides={"client_session_id": pl.String}) if file.exists() else None
+
+
 # ---- dbt ----------------------------------------------------------------------------------------
 class LocalDbtCliResource(DbtCliResource):
     """dagster-dbt's CLI resource, minus two things it does on every run that this platform does not use:
@@ -274,6 +288,7 @@ def default_resources() -> dict:
         "feature_store": FeatureStoreResource(),
         "model_registry": ModelRegistryResource(),
         "reports": ReportStoreResource(),
+        "simulator_truth": SimulatorTruthResource(),
         "mlflow_tracking": mlflow_tracking,
         "dbt": dbt_resource(),
         # Asset values (training-set, model and evaluation references) between the model chain's

@@ -1,42 +1,50 @@
-"""The purchase-intent evaluation: every candidate, the baselines and the champion on one test window.
+"""The purchase-intent evaluation: every candidate, the baselines, the registered challenger and the
+champion on one test window.
 
-Produces a dict of results (metrics with bootstrap intervals, slices with flags, behavioural tests,
-explanations, policy value) and renders it as Markdown and HTML with plots as images.
+Scores come from scorers (`predict(frame) -> probabilities`): the run's candidates and baselines, and
+the registered challenger, champion and floor model *as loaded from the registry* (the asset shell
+loads them with `mlflow.pyfunc.load_model`, exactly as serving will). Every interval is a paired
+session bootstrap (`metrics.bootstrap`); the row bootstrap is computed once more for the challenger
+only, to show how much too narrow it was. The result feeds the gate (`gate.Evidence`) and the report
+(`report.py`).
 """
 
 from __future__ import annotations
 
-import base64
-import io
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import polars as pl
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from hn_assets.contracts import DEVICES
-from hn_assets.models.metrics import bootstrap_ci, lift_by_decile, reliability_curve, summary
-from hn_assets.models.policy import expected_gain
-from hn_assets.models.results import TrainedChallenger
-from hn_assets.models.training import LABEL, Candidate, to_pandas
+from hn_assets.models.behaviour import Scorer, behaviour_tests
+from hn_assets.models.gate import Evidence, SliceEvidence
+from hn_assets.models.metrics import (
+    Bootstrap,
+    Interval,
+    bootstrap,
+    lift_by_decile,
+    pr_points,
+    reliability_curve,
+    roc_points,
+    summary,
+)
+from hn_assets.models.training import LABEL, to_pandas
 
-SLICE_MIN_POSITIVES = 30
-SLICE_TOLERANCE = 0.95
-IDS_THAT_MUST_NOT_MATTER = ("snapshot_key", "session_key", "user_id", "product_id")
+CHALLENGER, CHAMPION, FLOOR = "challenger", "champion", "floor"
+BASELINES = ("rule_cart_add", "logistic_regression")
 
 
-@dataclass
-class PolicyConfig:
-    margin_share: float = 0.25  # margin as a share of the basket value
-    discount_share: float = 0.10  # the offer: 10 % off
-    uplift_logit: float = 0.6  # configured uplift model: log-odds shift of an offer
-    basket_value: float = 900.0  # EUR, a typical laptop basket
-    fixed_threshold: float = 0.5
+@dataclass(frozen=True)
+class EvaluationConfig:
+    bootstrap_rounds: int = 200
+    interval_level: float = 0.95
+    seed: int = 0
 
 
-def _slices(test: pl.DataFrame) -> dict[str, pl.Expr]:
+def slice_masks(test: pl.DataFrame) -> dict[str, np.ndarray]:
+    """Slices of the test window (a snapshot row may sit in several)."""
     out = {f"device={d}": pl.col("device") == d for d in DEVICES}
     out |= {
         "anonymous": pl.col("user_id").is_null(),
@@ -47,283 +55,190 @@ def _slices(test: pl.DataFrame) -> dict[str, pl.Expr]:
     out |= {f"channel={c}": pl.col("channel") == c for c in test["channel"].drop_nulls().unique().sort()}
     if "country" in test.columns:
         out |= {f"country={c}": pl.col("country") == c for c in test["country"].drop_nulls().unique().sort()}
-    return out
+    masks = test.select(**{name: cond.fill_null(False) for name, cond in out.items()})
+    return {name: masks[name].to_numpy() for name in masks.columns}
 
 
-def slice_metrics(test: pl.DataFrame, scores: np.ndarray, overall_auc: float) -> list[dict]:
+def score_all(test: pl.DataFrame, scorers: dict[str, Scorer]) -> dict[str, np.ndarray]:
+    return {name: np.asarray(s.predict(to_pandas(test, s.features)), float) for name, s in scorers.items()}
+
+
+# ---- explanations -----------------------------------------------------------------------------------
+def _pipeline(estimator):
+    """The fitted Pipeline(prepare, booster) inside a (possibly calibrated) candidate."""
+    inner = getattr(estimator, "calibrated_classifiers_", None)
+    estimator = inner[0].estimator.estimator if inner else estimator
+    return estimator if hasattr(estimator, "named_steps") and "prepare" in estimator.named_steps else None
+
+
+def explanations(candidate, x: pd.DataFrame, sample: int = 5) -> dict:
+    """SHAP values from the boosters' native contributions: global importance, top reasons per row."""
+    pipeline = _pipeline(candidate.estimator)
+    if pipeline is None:
+        return {}
+    prepared, booster = pipeline.named_steps["prepare"].transform(x[candidate.features]), pipeline.named_steps["model"]
+    if candidate.kind == "lightgbm":
+        contrib = booster.predict(prepared, pred_contrib=True)
+    elif candidate.kind == "xgboost":
+        import xgboost as xgb
+
+        dm = xgb.DMatrix(prepared, enable_categorical=True, feature_types=booster.feature_types)
+        contrib = booster.get_booster().predict(dm, pred_contribs=True, iteration_range=(0, booster.best_iteration + 1))
+    else:
+        return {}
+    names, values = list(prepared.columns), np.asarray(contrib)[:, :-1]
+    importance = dict(sorted(zip(names, np.abs(values).mean(axis=0).round(5).tolist()), key=lambda kv: -kv[1]))
+    top = np.argsort(-candidate.predict(x))[:sample]
+    reasons = [[names[j] for j in np.argsort(-values[i])[:3]] for i in top]
+    return {"global_importance": importance, "top_reasons_of_highest_scores": reasons}
+
+
+# ---- the evaluation ---------------------------------------------------------------------------------
+@dataclass
+class Evaluation:
+    challenger: str  # the best candidate's name (its registered copy is scored as "challenger")
+    models: dict[str, dict]  # name -> point metrics + "<metric>_ci" (session bootstrap)
+    diffs: dict[str, dict[str, tuple]]  # "challenger - <other>" -> metric -> (point, low, high)
+    widths: dict[str, dict[str, float]]  # "session" / "row" -> metric -> interval width (challenger)
+    slices: list[dict]
+    behaviour: dict
+    explanations: dict
+    curves: dict  # name -> {"roc", "pr", "reliability"}
+    lift: list[float]
+    evidence: Evidence
+    rows: int
+    sessions: int
+    champion_version: str | None
+    uplift: dict = field(default_factory=dict)
+
+
+def _intervals_of(b: Bootstrap, name: str) -> dict[str, tuple]:
+    return {f"{m}_ci": (i.low, i.high) for m, i in b.models["overall"][name].items()}
+
+
+def slice_rows(test: pl.DataFrame, y: np.ndarray, b: Bootstrap, masks: dict, has_champion: bool) -> list[dict]:
     rows = []
-    frame = test.with_columns(pl.Series("_score", scores))
-    for name, condition in _slices(test).items():
-        part = frame.filter(condition)
-        y, p = part[LABEL].cast(pl.Int8).to_numpy(), part["_score"].to_numpy()
-        positives = int(y.sum())
-        if positives == 0 or positives == len(y):
-            rows.append({"slice": name, "rows": len(y), "positives": positives, "roc_auc": None, "flagged": False})
-            continue
-        auc = float(roc_auc_score(y, p))
-        low, high = bootstrap_ci(roc_auc_score, y, p, rounds=100)
-        flagged = positives >= SLICE_MIN_POSITIVES and high < SLICE_TOLERANCE * overall_auc
+    for name, mask in masks.items():
+        positives = int(y[mask].sum())
+        ch = b.models[name][CHALLENGER]["roc_auc"]
+        champ = b.models[name][CHAMPION]["roc_auc"] if has_champion else None
+        diff = b.diffs[name][(CHALLENGER, CHAMPION)]["roc_auc"] if has_champion else None
+        defined = 0 < positives < int(mask.sum())
         rows.append(
             {
                 "slice": name,
-                "rows": len(y),
+                "rows": int(mask.sum()),
+                "sessions": int(test.filter(pl.Series(mask))["session_key"].n_unique()),
                 "positives": positives,
-                "roc_auc": auc,
-                "ci": (low, high),
-                "flagged": flagged,
+                "challenger": ch if defined else None,
+                "champion": champ if defined else None,
+                "diff": diff if defined else None,
             }
         )
     return rows
 
 
-def behaviour_tests(model: Candidate, x: pd.DataFrame, raw_test: pl.DataFrame) -> dict[str, dict]:
-    base = model.predict(x)
-    renamed = raw_test.with_columns(
-        [pl.col(c).cast(pl.String) + "-renamed" for c in IDS_THAT_MUST_NOT_MATTER if c in raw_test.columns]
-    )
-    invariance = float(np.max(np.abs(model.predict(to_pandas(renamed, model.features)) - base)))
-    more_cart = x.copy()
-    more_cart["cart_adds_so_far"] = more_cart["cart_adds_so_far"] + 1
-    more_cart["events_so_far"] = more_cart["events_so_far"] + 1
-    lowered = int(np.sum(model.predict(more_cart) < base - 1e-12))
-    cases = pd.DataFrame(
-        [
-            {
-                "events_so_far": 12,
-                "product_views_so_far": 8,
-                "distinct_products_so_far": 3,
-                "cart_adds_so_far": 2,
-                "seconds_since_start": 900,
-                "lifetime_purchase_count": 3,
-                "sessions_last_30d": 4,
-                "device": "desktop",
-                "channel": "email",
-            },
-            {
-                "events_so_far": 1,
-                "product_views_so_far": 0,
-                "distinct_products_so_far": 0,
-                "cart_adds_so_far": 0,
-                "seconds_since_start": 0,
-                "lifetime_purchase_count": 0,
-                "sessions_last_30d": 1,
-                "device": "mobile",
-                "channel": "tiktok_ads",
-            },
-        ]
-    )
-    case_frame = to_pandas(pl.from_pandas(cases.reindex(columns=model.features)), model.features)
-    engaged, bounce = model.predict(case_frame)
-    return {
-        "invariance_to_ids": {"passed": invariance == 0.0, "max_change": invariance},
-        "direction_add_to_cart": {"passed": lowered == 0, "rows_lowered": lowered, "rows": len(base)},
-        "minimum_functionality": {
-            "passed": bool(engaged > bounce),
-            "engaged_buyer": float(engaged),
-            "one_page_bounce": float(bounce),
-        },
-    }
-
-
-def explanations(model: Candidate, x: pd.DataFrame, sample: int = 5) -> dict:
-    """SHAP values from the boosters' native contributions: global importance, top reasons per row."""
-    if model.kind == "lightgbm":
-        contrib = model.model.predict(x[model.features], pred_contrib=True, num_iteration=model.model.best_iteration)
-    elif model.kind == "xgboost":
-        import xgboost as xgb
-
-        contrib = model.model.predict(
-            xgb.DMatrix(x[model.features], enable_categorical=True),
-            pred_contribs=True,
-            iteration_range=(0, model.model.best_iteration + 1),
-        )
-    else:
-        return {}
-    values = contrib[:, :-1]
-    importance = dict(sorted(zip(model.features, np.abs(values).mean(axis=0).round(5).tolist()), key=lambda kv: -kv[1]))
-    top = np.argsort(-model.predict(x))[:sample]
-    reasons = [[model.features[j] for j in np.argsort(-values[i])[:3]] for i in top]
-    return {"global_importance": importance, "top_reasons_of_highest_scores": reasons}
-
-
-def policy_value(p0: np.ndarray, cfg: PolicyConfig) -> dict[str, float]:
-    """Expected profit change on the test window: EV policy vs everyone above a score vs no one."""
-    logit = np.log(np.clip(p0, 1e-6, 1 - 1e-6) / np.clip(1 - p0, 1e-6, 1))
-    p1 = 1 / (1 + np.exp(-(logit + cfg.uplift_logit)))
-    margin, discount = cfg.margin_share * cfg.basket_value, cfg.discount_share * cfg.basket_value
-    gains = np.array([expected_gain(a, b, margin, discount) for a, b in zip(p0, p1)])
-    return {
-        "ev_policy": float(gains[gains > 0].sum()),
-        "ev_policy_offers": int((gains > 0).sum()),
-        f"everyone_above_{cfg.fixed_threshold}": float(gains[p0 >= cfg.fixed_threshold].sum()),
-        "no_one": 0.0,
-    }
-
-
-@dataclass
-class Evaluation:
-    models: dict[str, dict]
-    slices: list[dict]
-    behaviour: dict
-    explanations: dict
-    policy: dict
-    reliability: dict
-    lift: list[float]
-    challenger: str
-    champion: str | None
-
-
 def evaluate(
     test: pl.DataFrame,
-    models: dict[str, Candidate],
+    candidates: dict[str, Scorer],
     challenger: str,
-    champion: str | None,
-    policy: PolicyConfig | None = None,
+    registered: dict[str, Scorer],
+    champion_version: str | None = None,
+    champion_error: str | None = None,
+    floor_version: str | None = None,
+    cfg: EvaluationConfig | None = None,
 ) -> Evaluation:
-    policy = policy or PolicyConfig()
+    """`registered`: "challenger" (required), "champion" and "floor" when loaded from the registry.
+    A champion version without a "champion" scorer (it failed to load) is passed to the gate as
+    missing metrics (fail closed)."""
+    cfg = cfg or EvaluationConfig()
     y = test[LABEL].cast(pl.Int8).to_numpy()
-    results, reliability = {}, {}
-    for name, model in models.items():
-        p = model.predict(to_pandas(test, model.features))
-        results[name] = {
-            **summary(y, p),
-            "roc_auc_ci": bootstrap_ci(roc_auc_score, y, p, rounds=200),
-            "pr_auc_ci": bootstrap_ci(average_precision_score, y, p, rounds=200),
-        }
-        reliability[name] = reliability_curve(y, p)
-    best = models[challenger]
+    sessions = test["session_key"].to_numpy()
+    scores = score_all(test, {**candidates, **registered})
+    kw = {"rounds": cfg.bootstrap_rounds, "seed": cfg.seed, "level": cfg.interval_level}
+    others = [n for n in (CHAMPION, *BASELINES) if n in scores]
+    overall = bootstrap(y, scores, sessions, pairs=[(CHALLENGER, o) for o in others], **kw)
+    rows = bootstrap(y, {CHALLENGER: scores[CHALLENGER]}, None, **kw)
+    masks = slice_masks(test)
+    # Bonferroni across slices: ~25 slices judged at 95 % each would flag one by chance in most runs.
+    sliced_kw = {**kw, "level": 1 - (1 - cfg.interval_level) / max(1, len(masks))}
+    pair = [n for n in (CHALLENGER, CHAMPION) if n in scores]
+    sliced = bootstrap(
+        y,
+        {n: scores[n] for n in pair},
+        sessions,
+        pairs=[tuple(pair)] if len(pair) == 2 else [],
+        subsets=masks,
+        **sliced_kw,
+    )
+    has_champion = CHAMPION in scores
+    models = {n: {**summary(y, p), **_intervals_of(overall, n)} for n, p in scores.items()}
+    diffs = {
+        f"{CHALLENGER} - {o}": {m: i.as_tuple() for m, i in overall.diffs["overall"][(CHALLENGER, o)].items()}
+        for o in others
+    }
+    slices = slice_rows(test, y, sliced, masks, has_champion)
+    best = candidates[challenger]
     x = to_pandas(test, best.features)
-    p = best.predict(x)
+    evidence = Evidence(
+        challenger=models[CHALLENGER],
+        baselines={b: models[b] for b in BASELINES if b in models},
+        vs_baselines={b: overall.diffs["overall"][(CHALLENGER, b)] for b in BASELINES if b in scores},
+        champion_version=champion_version,
+        champion=models.get(CHAMPION),
+        vs_champion=overall.diffs["overall"][(CHALLENGER, CHAMPION)] if has_champion else None,
+        champion_error=champion_error if champion_version and not has_champion else None,
+        **_floor(models, floor_version, champion_version),
+        slices=[SliceEvidence(s["slice"], s["positives"], s["challenger"], s["champion"], s["diff"]) for s in slices],
+        behaviour_passed=False,
+    )
+    behaviour = behaviour_tests(registered[CHALLENGER], test)
+    evidence = _with_behaviour(evidence, all(t["passed"] for t in behaviour.values()))
     return Evaluation(
-        models=results,
-        slices=slice_metrics(test, p, results[challenger]["roc_auc"]),
-        behaviour=behaviour_tests(best, x, test),
-        explanations=explanations(best, x),
-        policy=policy_value(p, policy),
-        reliability=reliability,
-        lift=lift_by_decile(y, p),
         challenger=challenger,
-        champion=champion,
+        models=models,
+        diffs=diffs,
+        widths={
+            "session": {m: i.width for m, i in overall.models["overall"][CHALLENGER].items()},
+            "row": {m: i.width for m, i in rows.models["overall"][CHALLENGER].items()},
+        },
+        slices=slices,
+        behaviour=behaviour,
+        explanations=explanations(best, x),
+        curves={n: _curves(y, scores[n]) for n in (CHALLENGER, CHAMPION, *BASELINES) if n in scores},
+        lift=lift_by_decile(y, scores[CHALLENGER]),
+        evidence=evidence,
+        rows=test.height,
+        sessions=int(test["session_key"].n_unique()),
+        champion_version=champion_version,
     )
 
 
-def _reliability_png(evaluation: Evaluation) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot([0, 1], [0, 1], "k:", label="perfect")
-    for name, curve in evaluation.reliability.items():
-        if name in (evaluation.challenger, "champion", "logistic_regression"):
-            ax.plot([c[0] for c in curve], [c[1] for c in curve], marker="o", label=name)
-    ax.set(xlabel="mean predicted probability", ylabel="observed purchase rate", title="Reliability (test window)")
-    ax.legend()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+def _floor(models: dict, floor_version: str | None, champion_version: str | None) -> dict:
+    """The best promoted model on this window: the better of the recorded floor model and the
+    champion. A recorded floor model that could not be scored leaves its metrics None (the gate
+    then fails closed)."""
+    if floor_version and floor_version != champion_version and FLOOR not in models:
+        return {"floor_version": floor_version, "floor": None}
+    known = [(v, models[n]) for n, v in ((CHAMPION, champion_version), (FLOOR, floor_version)) if n in models]
+    if not known:
+        return {"floor_version": None, "floor": None}
+    version, metrics = max(known, key=lambda vm: vm[1]["roc_auc"])
+    return {"floor_version": version, "floor": metrics}
 
 
-def render(evaluation: Evaluation, folder: Path, header: dict[str, str]) -> tuple[Path, Path]:
-    """Markdown and HTML reports (the reliability diagram as a PNG beside them / inline)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    png = _reliability_png(evaluation)
-    (folder / "reliability.png").write_bytes(png)
-    fmt = lambda v: "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.4f}"
-    lines = (
-        ["# Purchase-intent evaluation", ""]
-        + [f"- **{k}**: {v}" for k, v in header.items()]
-        + [
-            "",
-            "## Candidates, baselines and champion (test window)",
-            "",
-            "| model | ROC-AUC (95% CI) | PR-AUC (95% CI) | Brier | ECE | precision@0.9 | recall@0.5 |",
-            "|---|---|---|---|---|---|---|",
-        ]
-    )
-    for name, m in sorted(evaluation.models.items(), key=lambda kv: -kv[1]["roc_auc"]):
-        lo, hi = m["roc_auc_ci"]
-        plo, phi = m["pr_auc_ci"]
-        mark = " (challenger)" if name == evaluation.challenger else ""
-        lines.append(
-            f"| {name}{mark} | {m['roc_auc']:.4f} ({lo:.4f}–{hi:.4f}) | {m['pr_auc']:.4f} ({plo:.4f}–{phi:.4f}) "
-            f"| {m['brier']:.4f} | "
-            f"{m['ece']:.4f} | {fmt(m['precision_at_0.9'])} | {fmt(m['recall_at_0.5'])} |"
-        )
-    lines += [
-        "",
-        "![reliability](reliability.png)",
-        "",
-        "## Lift by decile (challenger)",
-        "",
-        " · ".join(f"{v:.2f}" for v in evaluation.lift),
-        "",
-        "## Slices (challenger)",
-        "",
-        "| slice | rows | positives | ROC-AUC | flagged |",
-        "|---|---|---|---|---|",
-    ]
-    for s in evaluation.slices:
-        lines.append(
-            f"| {s['slice']} | {s['rows']} | {s['positives']} | {fmt(s['roc_auc'])} "
-            f"| {'**yes**' if s['flagged'] else ''} |"
-        )
-    lines += ["", "## Behavioural tests", ""] + [
-        f"- {k}: {'PASS' if v['passed'] else 'FAIL'} {v}" for k, v in evaluation.behaviour.items()
-    ]
-    lines += ["", "## Explanations (native SHAP contributions)", "", "| feature | mean abs contribution |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in list(evaluation.explanations.get("global_importance", {}).items())[:12]]
-    lines += [
-        "",
-        "Top reasons of the highest-scored sessions: "
-        + "; ".join(", ".join(r) for r in evaluation.explanations.get("top_reasons_of_highest_scores", [])),
-    ]
-    lines += ["", "## Discount policy on the test window (expected profit change, EUR)", ""] + [
-        f"- {k}: {v:,.2f}" for k, v in evaluation.policy.items()
-    ]
-    markdown = "\n".join(lines) + "\n"
-    md_path, html_path = folder / "report.md", folder / "report.html"
-    md_path.write_text(markdown)
-    inline = markdown.replace(
-        "![reliability](reliability.png)", f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}"/>'
-    )
-    html_path.write_text(
-        "<html><head><meta charset='utf-8'><title>Purchase-intent evaluation</title></head>"
-        f"<body><pre style='font-family: ui-monospace, monospace'>{inline}</pre></body></html>"
-    )
-    return md_path, html_path
+def _with_behaviour(evidence: Evidence, passed: bool) -> Evidence:
+    from dataclasses import replace
+
+    return replace(evidence, behaviour_passed=passed)
 
 
-def model_card(trained: TrainedChallenger, evaluation: Evaluation) -> str:
-    best = evaluation.models[trained.challenger]
-    slices = "\n".join(
-        f"| {s['slice']} | {s['positives']} | {s['roc_auc'] if s['roc_auc'] is None else round(s['roc_auc'], 4)} |"
-        for s in evaluation.slices
-    )
-    return f"""# Model card: purchase_intent v{trained.version}
+def _curves(y: np.ndarray, p: np.ndarray) -> dict:
+    return {"roc": roc_points(y, p), "pr": pr_points(y, p), "reliability": reliability_curve(y, p)}
 
-**Intended use.** Score a live web-shop session before checkout with the calibrated probability that it
-ends in a purchase; drive on-site nudges and the discount policy (offer only where the expected gain
-is positive). Not for decisions about individuals outside the shop, credit, or pricing per person.
 
-**Model.** {trained.challenger} (LightGBM/XGBoost family), isotonic calibration on the validation window,
-monotone in cart adds. Features: feature service {trained.feature_service} (in-session activity, user history,
-last viewed product). Training set: {trained.training_set_version}.
-
-**Data window.** Temporal split: validation from {trained.split["valid_start"]}, test from
-{trained.split["test_start"]}, {trained.split["gap"]} gap at each boundary.
-
-**Test metrics.** ROC-AUC {best["roc_auc"]:.4f}, PR-AUC {best["pr_auc"]:.4f}, Brier {best["brier"]:.4f},
-ECE {best["ece"]:.4f}.
-
-| slice | positives | ROC-AUC |
-|---|---|---|
-{slices}
-
-**Limitations and fairness.** Trained on the H.N store's simulated or loaded data only; anonymous visitors
-have no history features, so their scores rest on in-session behaviour; visitors without analytics
-consent are linkable within a day only. Slices are checked for a credible AUC drop (>= 30 positives and the
-upper bootstrap bound below 95 % of the overall AUC); no protected attributes are used as features.
-"""
+def interval(values: tuple | Interval | None) -> str:
+    if values is None:
+        return "–"
+    point, low, high = values.as_tuple() if isinstance(values, Interval) else values
+    return f"{point:.4f} ({low:.4f} to {high:.4f})"

@@ -1,18 +1,39 @@
-"""The MLflow model registry of the platform: versions, aliases (not stages), tags, and the
-calibrated candidates logged as pyfunc models. Pure MLflow, no Dagster: the registry resource
-(hn_assets/defs/resources.py) builds one `ModelRegistry` from settings."""
+"""The MLflow model registry of the platform: versions, aliases (not stages), tags, the registered
+model (an `mlflow.sklearn` flavour with signature and pip requirements), and the run's own artefacts
+(candidates, split, uplift model). Pure MLflow, no Dagster: the registry resource
+(hn_assets/defs/resources.py) builds one `ModelRegistry` from settings.
+
+The registered model is the only model: the evaluation scores the challenger, the champion and the
+floor model through `mlflow.pyfunc.load_model("models:/...")`, the loader serving uses, so an old
+champion keeps scoring the way it was registered. It is saved in MLflow's default `skops` format
+with the explicit list of types it may contain (`TRUSTED_TYPES`), not as a pickle of platform code.
+"""
 
 from __future__ import annotations
 
+import io
 import pickle
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 EXPERIMENT = "purchase_intent"
 REGISTERED_MODEL = "purchase_intent"
-PIP_REQUIREMENTS = ["lightgbm==4.7.0", "xgboost==3.2.0", "scikit-learn==1.9.1", "pandas==2.3.3", "numpy"]
+PIP_REQUIREMENTS = ["scikit-learn==1.9.1", "lightgbm==4.7.0", "xgboost==3.2.0", "pandas==2.3.3", "numpy", "scipy"]
+# The non-scikit-learn-core types a registered candidate is made of (skops refuses anything else).
+TRUSTED_TYPES = [
+    "collections.OrderedDict",
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMClassifier",
+    "sklearn.calibration._CalibratedClassifier",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
+]
 CANDIDATES_ARTIFACT = "candidates/candidates.pkl"  # every candidate and baseline of a training run
+SPLIT_ARTIFACT = "split/sessions.parquet"  # session_key -> train | valid | test, as trained
+FLOOR_TAG = "floor_version"  # registered-model tag: the best promoted version on its last window
 
 
 def ensure_experiment(tracking_uri: str, name: str, artifact_root: Path) -> None:
@@ -24,49 +45,64 @@ def ensure_experiment(tracking_uri: str, name: str, artifact_root: Path) -> None
         client.create_experiment(name, artifact_location=artifact_root.as_uri())
 
 
-def _python_model_class():
-    import mlflow.pyfunc
+def signature(candidate):
+    """Input: every feature by name (numbers as double, device/channel as string), all required
+    columns (values may be missing: NaN); output: P(no purchase), P(purchase)."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema, TensorSpec
 
-    class CalibratedPurchaseIntent(mlflow.pyfunc.PythonModel):
-        """Raw booster + isotonic calibrator: predict returns calibrated purchase probabilities."""
+    from hn_assets.models.training import CATEGORICAL
 
-        def load_context(self, context):
-            with open(context.artifacts["candidate"], "rb") as handle:
-                self.candidate = pickle.load(handle)
-
-        def predict(self, context, model_input, params=None):
-            return self.candidate.predict(model_input)
-
-    return CalibratedPurchaseIntent
+    inputs = Schema([ColSpec("string" if f in CATEGORICAL else "double", f) for f in candidate.features])
+    return ModelSignature(inputs=inputs, outputs=Schema([TensorSpec(np.dtype("float64"), (-1, 2))]))
 
 
 def log_candidate(candidate, input_example) -> str:
-    """Log the calibrated candidate as an MLflow pyfunc model in the active run; returns its URI."""
-    import mlflow
+    """Log the calibrated candidate in the active run (`mlflow.sklearn`, pyfunc = predict_proba)."""
+    import mlflow.sklearn
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "candidate.pkl"
-        path.write_bytes(pickle.dumps(candidate))
-        mlflow.log_artifact(str(path), "candidate")
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=_python_model_class()(),
-            artifacts={"candidate": str(path)},
-            pip_requirements=PIP_REQUIREMENTS,
-            code_paths=[str(Path(__file__).resolve().parents[1])],
-            input_example=input_example,
-        )
+    info = mlflow.sklearn.log_model(
+        candidate.estimator,
+        name="model",
+        signature=signature(candidate),
+        input_example=input_example,
+        pip_requirements=PIP_REQUIREMENTS,
+        pyfunc_predict_fn="predict_proba",
+        skops_trusted_types=TRUSTED_TYPES,
+    )
     return info.model_uri
 
 
-def log_candidates(candidates: dict) -> None:
-    """Every fitted candidate and baseline of the active run, for the evaluation beside them."""
+def log_pickle(obj, artifact: str) -> None:
+    """A run-internal object (candidates, the uplift model) as a pickle artifact of the active run."""
     import mlflow
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / Path(CANDIDATES_ARTIFACT).name
-        path.write_bytes(pickle.dumps(candidates))
-        mlflow.log_artifact(str(path), str(Path(CANDIDATES_ARTIFACT).parent))
+        path = Path(tmp) / Path(artifact).name
+        path.write_bytes(pickle.dumps(obj))
+        mlflow.log_artifact(str(path), str(Path(artifact).parent))
+
+
+def log_frame(frame, artifact: str) -> None:
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(artifact).name
+        frame.write_parquet(path)
+        mlflow.log_artifact(str(path), str(Path(artifact).parent))
+
+
+@dataclass
+class RegisteredScorer:
+    """A registered version loaded with `mlflow.pyfunc.load_model`; predict -> P(purchase)."""
+
+    uri: str
+    version: str
+    model: object
+    features: list[str]
+
+    def predict(self, frame):
+        return np.asarray(self.model.predict(frame[self.features]))[:, 1]
 
 
 @dataclass(frozen=True)
@@ -79,12 +115,18 @@ class ModelRegistry:
 
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
+    def _use(self):
+        import mlflow
+        import mlflow.artifacts
+        import mlflow.pyfunc
+
+        mlflow.set_tracking_uri(self.tracking_uri)  # models:/ URIs and logged models resolve through it
+        mlflow.set_registry_uri(self.tracking_uri)
+        return mlflow
+
     def register(self, model_uri: str, alias: str, tags: dict[str, str]) -> str:
         """Register a model version and point `alias` at it; returns the version."""
-        import mlflow
-
-        mlflow.set_tracking_uri(self.tracking_uri)  # register_model resolves logged models through it
-        version = mlflow.register_model(model_uri, self.name, tags=tags).version
+        version = str(self._use().register_model(model_uri, self.name, tags=tags).version)  # MLflow 3: an int
         self.set_alias(alias, version)
         return version
 
@@ -111,23 +153,47 @@ class ModelRegistry:
         for key, value in tags.items():
             client.set_model_version_tag(self.name, version, key, value)
 
+    def floor_version(self) -> str | None:
+        """The best promoted version on the window of its last promotion decision (`gate.floor_after`)."""
+        if self.version_for_alias("champion") is None:
+            return None
+        return self.client().get_registered_model(self.name).tags.get(FLOOR_TAG)
+
+    def set_floor_version(self, version: str) -> None:
+        self.client().set_registered_model_tag(self.name, FLOOR_TAG, version)
+
+    def load_version(self, version: str) -> RegisteredScorer:
+        return self._load(f"models:/{self.name}/{version}", version)
+
+    def load_alias(self, alias: str) -> RegisteredScorer:
+        """`models:/<name>@<alias>`, exactly as serving loads it; fails if the alias moved meanwhile."""
+        version = self.version_for_alias(alias)
+        scorer = self._load(f"models:/{self.name}@{alias}", str(version.version))
+        if scorer.model.metadata.run_id != version.run_id:
+            raise RuntimeError(f"alias {alias} moved while it was loaded (expected the model of run {version.run_id})")
+        return scorer
+
+    def _load(self, uri: str, version: str) -> RegisteredScorer:
+        model = self._use().pyfunc.load_model(uri)
+        return RegisteredScorer(uri, version, model, model.metadata.get_input_schema().input_names())
+
+    def load_pickle(self, run_id: str, artifact: str):
+        local = self._use().artifacts.download_artifacts(
+            run_id=run_id, artifact_path=artifact, tracking_uri=self.tracking_uri
+        )
+        return pickle.loads(Path(local).read_bytes())
+
+    def load_frame(self, run_id: str, artifact: str):
+        import polars as pl
+
+        local = self._use().artifacts.download_artifacts(
+            run_id=run_id, artifact_path=artifact, tracking_uri=self.tracking_uri
+        )
+        return pl.read_parquet(io.BytesIO(Path(local).read_bytes()))
+
     def load_candidates(self, run_id: str) -> dict:
-        """Every candidate and baseline a training run logged (`log_candidates`)."""
-        import mlflow
-
-        local = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=CANDIDATES_ARTIFACT, tracking_uri=self.tracking_uri
-        )
-        return pickle.loads(Path(local).read_bytes())
-
-    def load_candidate(self, version):
-        """The calibrated candidate behind a registered version (for evaluation side by side)."""
-        import mlflow
-
-        local = mlflow.artifacts.download_artifacts(
-            run_id=version.run_id, artifact_path="candidate/candidate.pkl", tracking_uri=self.tracking_uri
-        )
-        return pickle.loads(Path(local).read_bytes())
+        """Every candidate and baseline a training run logged."""
+        return self.load_pickle(run_id, CANDIDATES_ARTIFACT)
 
     def log_artifacts(self, run_id: str, folder: Path, artifact_path: str) -> None:
         self.client().log_artifacts(run_id, str(folder), artifact_path)

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class TrainedChallenger:
-    """A training run: its MLflow run, the registered challenger version and the data it used."""
+    """A training run: its MLflow run, the registered challenger version and the data it used. The
+    run also holds the split as trained (`registry.SPLIT_ARTIFACT`: session -> side, placed by each
+    session's real end), so every later step sees exactly the sessions the model was tested on."""
 
     run_id: str
     version: str
@@ -21,12 +23,23 @@ class TrainedChallenger:
 
 
 @dataclass(frozen=True)
+class TrainedUplift:
+    """The discount's uplift model of a training run (an X-learner pickled into the run), or why
+    there is none (no randomised offers in the data)."""
+
+    run_id: str
+    artifact: str | None  # None when not estimated
+    reason: str
+    sessions: dict[str, int] = field(default_factory=dict)  # per side: sessions and treated
+
+
+@dataclass(frozen=True)
 class EvaluatedChallenger:
-    """The evaluation of one challenger beside the baselines and the champion, for the gate."""
+    """The evaluation of one challenger beside the baselines, the champion and the floor model, for
+    the gate; `evaluation` is the whole `evaluation.Evaluation` (the gate's evidence is in it)."""
 
     trained: TrainedChallenger
-    models: dict[str, dict]  # metrics per model name on the test window; "champion" if any
+    evaluation: object
     champion_version: str | None
-    flagged_slices: list[str]
-    behaviour_passed: bool
     report_dir: str
+    report_header: dict[str, str] = field(default_factory=dict)

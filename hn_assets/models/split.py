@@ -1,10 +1,17 @@
 """Strict temporal split of a snapshot training set (no session on two sides, a gap at each boundary).
 
-Sessions are placed by their first snapshot (`as_of`). Boundaries fall on whole weeks when the data
-spans at least four weeks (train on the earlier weeks, validate on the second-to-last, test on the
-last), else on quantiles of the session starts (the REES46 sample spans three hours). A session
-belongs to a side only if all its snapshots lie there; at each boundary, sessions starting within
-`gap` before it are dropped, so no session crosses it and nothing from the later side leaks back.
+Sessions are placed by their real span from gold `fct_sessions` (`session_start`, `session_end`),
+not by their snapshots: the last snapshot is taken before checkout, so a session's label (its
+purchase) comes later than its last `as_of`, and placing it by `as_of` let a session whose purchase
+fell after a boundary sit on the earlier side. The asset shell reads the spans
+(`WarehouseResource.scan_gold`) and passes them in; rejected: carrying the end on every spine row
+(the training set would change shape for one consumer).
+
+Boundaries fall on whole weeks when the data spans at least four weeks (train on the earlier weeks,
+validate on the second-to-last, test on the last), else on quantiles of the session starts (the
+REES46 sample spans three hours). A session belongs to a side only if its whole span lies there; at
+each boundary, sessions ending within `gap` before it are dropped, so no session crosses it and
+nothing from the later side leaks back. Snapshots of sessions missing from `fct_sessions` are dropped.
 """
 
 from __future__ import annotations
@@ -43,11 +50,13 @@ def choose_boundaries(
     return TemporalSplit(valid_start, test_start, gap)
 
 
-def assign(frame: pl.DataFrame, split: TemporalSplit, time_column: str = "event_timestamp") -> pl.DataFrame:
-    """Adds `split` (train | valid | test); rows of sessions that straddle a boundary or start
-    within the gap before it are removed."""
-    spans = frame.group_by("session_key").agg(
-        pl.col(time_column).min().alias("_start"), pl.col(time_column).max().alias("_end")
+SPAN_COLUMNS = ["session_key", "session_start", "session_end"]
+
+
+def session_sides(sessions: pl.DataFrame, split: TemporalSplit) -> pl.DataFrame:
+    """(session_key, split) for every session wholly on one side; `sessions` has SPAN_COLUMNS."""
+    spans = sessions.select(
+        pl.col("session_key"), pl.col("session_start").alias("_start"), pl.col("session_end").alias("_end")
     )
     v, t, gap = split.valid_start, split.test_start, split.gap
     side = (
@@ -58,22 +67,45 @@ def assign(frame: pl.DataFrame, split: TemporalSplit, time_column: str = "event_
         .when(pl.col("_start") >= t)
         .then(pl.lit("test"))
     )
-    sides = spans.with_columns(side.alias("split")).select("session_key", "split")
-    return frame.join(sides, on="session_key", how="inner").filter(pl.col("split").is_not_null())
+    return spans.with_columns(side.alias("split")).select("session_key", "split").filter(pl.col("split").is_not_null())
+
+
+def assign(frame: pl.DataFrame, split: TemporalSplit, sessions: pl.DataFrame) -> pl.DataFrame:
+    """Adds `split` (train | valid | test) to snapshot rows; rows of sessions that straddle a
+    boundary, end within the gap before it, or are unknown to `sessions` are removed."""
+    return frame.join(session_sides(sessions, split), on="session_key", how="inner")
+
+
+def spans_in(frame: pl.DataFrame, sessions: pl.DataFrame) -> pl.DataFrame:
+    """The spans of the sessions `frame` has, timestamps in the frame's time zone."""
+    keys = frame.select("session_key").unique()
+    spans = sessions.select(SPAN_COLUMNS).join(keys, on="session_key", how="semi")
+    return spans.with_columns(_like(spans[c], frame.schema["event_timestamp"]).alias(c) for c in SPAN_COLUMNS[1:])
+
+
+def _like(column: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """`column` in the time zone of `dtype` (naive timestamps are UTC)."""
+    column = column.cast(pl.Datetime("us", column.dtype.time_zone))
+    zone = getattr(dtype, "time_zone", None)
+    if column.dtype.time_zone is None:
+        column = column.dt.replace_time_zone("UTC")
+    return column.dt.convert_time_zone(zone) if zone else column.dt.replace_time_zone(None)
 
 
 def split_with_both_classes(
     frame: pl.DataFrame,
     label: str,
-    time_column: str = "event_timestamp",
+    sessions: pl.DataFrame,
     valid_quantiles: tuple[float, ...] = (0.5, 0.35, 0.2, 0.1),
 ) -> tuple[pl.DataFrame, TemporalSplit]:
     """`assign` with the earliest validation start that gives every side both classes (short, sparse
-    samples need a wider validation window); the last try is returned even if it falls short."""
-    starts = frame.group_by("session_key").agg(pl.col(time_column).min())[time_column]
+    samples need a wider validation window); the last try is returned even if it falls short.
+    `sessions`: the sessions' real spans (SPAN_COLUMNS, from gold fct_sessions)."""
+    spans = spans_in(frame, sessions)
+    starts = spans["session_start"]
     for q in valid_quantiles:
         split = choose_boundaries(starts, quantiles=(q, 0.75))
-        out = assign(frame, split, time_column)
+        out = assign(frame, split, spans)
         classes = out.group_by("split").agg(pl.col(label).n_unique())
         if classes.height == 3 and classes[label].min() == 2:
             break

@@ -1,23 +1,52 @@
 """The purchase-intent chain on a simulated store, through Dagster, MLflow and the real models.
 
 Public APIs only: the jobs, their run config, the asset values they hand on, and the MLflow registry.
+One store, three training runs, so the gate's champion-comparison branch is reached both ways: a
+model from a one-trial search on the in-session features becomes the first champion, a wider search
+on the same features scores higher on the same test window and is promoted over it, and a
+two-feature ablation is compared with the new champion and rejected (a correct rejection: the run
+succeeds, the check fails with WARN, the champion asset does not materialise). On this store the
+in-session activity carries the whole signal (the simulator's engagement follows the purchase
+propensity), so the full feature service is no better than the in-session view.
 """
 
+import subprocess
+import sys
+
 import dagster as dg
+import numpy as np
+import polars as pl
 import pytest
 
 from hn_assets.simulator import SimulationConfig, simulate
 
 pytestmark = pytest.mark.e2e
 
-STORE = SimulationConfig(seed=11, days=14, users=900, products=40, sessions_per_day=320, dirty_rate=0.01)
+STORE = SimulationConfig(seed=11, days=28, users=1500, products=40, sessions_per_day=450, dirty_rate=0.01)
+# The in-session view only (no history, no product).
+SESSION_ONLY = [
+    "events_so_far",
+    "page_views_so_far",
+    "product_views_so_far",
+    "distinct_products_so_far",
+    "cart_adds_so_far",
+    "cart_removes_so_far",
+    "searches_so_far",
+    "seconds_since_start",
+    "local_hour",
+    "is_weekend",
+    "device",
+    "channel",
+]
 # An ablation that must lose: the candidates see two in-session counts and nothing else.
 WEAK_FEATURES = ["events_so_far", "cart_adds_so_far"]
+CHAMPION = dg.AssetKey("purchase_intent_champion")
 
 
 def _train(instance, **config):
     from hn_assets.definitions import defs
 
+    # The gate runs with its default thresholds (PromotionConfig).
     run_config = {"ops": {"purchase_intent_model": {"config": {"search_budget": 1, **config}}}}
     return (
         defs()
@@ -30,7 +59,11 @@ def _gate(result):
     return next(c for c in result.get_asset_check_evaluations() if c.check_name == "promotion_gate")
 
 
-def test_training_chain_registers_a_calibrated_champion_and_refuses_a_worse_challenger(hn_home):
+def _materialised(result) -> set:
+    return {e.asset_key for e in result.get_asset_materialization_events()}
+
+
+def test_training_chain_promotes_a_better_challenger_and_refuses_a_worse_one(hn_home, tmp_path):
     from hn_assets.definitions import defs
     from hn_assets.defs.resources import ModelRegistryResource
 
@@ -40,39 +73,93 @@ def test_training_chain_registers_a_calibrated_champion_and_refuses_a_worse_chal
     with dg.instance_for_test() as instance:
         assert defs().resolve_job_def("daily_batch").execute_in_process(instance=instance).success
         assert registry.version_for_alias("champion") is None  # nothing registered yet: none, not an error
-        first = _train(instance)
-        assert first.success and _gate(first).passed
 
+        # 1. The first model (one trial per family): the first-model branch, baselines enforced.
+        first = _train(instance, feature_subset=SESSION_ONLY)
+        assert first.success and _gate(first).passed, _gate(first).metadata
+        weak_champion = registry.version_for_alias("champion")
+        assert weak_champion.tags["promotion_decision"] == "promoted"
+        assert "first model" in weak_champion.tags["promotion_reasons"]
+        assert CHAMPION in _materialised(first)
+
+        # 2. A wider search (four trials per family) against that champion: the comparison branch, promoted.
+        second = _train(instance, feature_subset=SESSION_ONLY, search_budget=4)
+        assert second.success and _gate(second).passed, _gate(second).metadata
+        trained = second.asset_value(dg.AssetKey("purchase_intent_model"))
+        evaluated = second.asset_value(dg.AssetKey("purchase_intent_evaluation"))
+        assert evaluated.champion_version == str(weak_champion.version)  # compared with the registered champion
         champion = registry.version_for_alias("champion")
-        trained = first.asset_value(dg.AssetKey("purchase_intent_model"))
-        assert champion.version == registry.version_for_alias("challenger").version == trained.version
+        assert str(champion.version) == trained.version != str(weak_champion.version)
         assert champion.tags["promotion_decision"] == "promoted"
-        run = client.get_run(champion.run_id)
-        for metric in ("test_roc_auc", "test_pr_auc", "test_brier", "test_ece"):
-            assert metric in run.data.metrics
-        assert run.data.metrics["test_roc_auc"] > 0.75
-        assert run.data.tags["training_set_version"] == trained.training_set_version
-        assert run.data.tags["feature_service"] == "purchase_intent_v1"
-        assert run.info.status == "FINISHED"
-        artifacts = {a.path for a in client.list_artifacts(champion.run_id, "evaluation")}
-        assert {"evaluation/report.html", "evaluation/report.md", "evaluation/model_card.md"} <= artifacts
+        assert f"replaces champion v{weak_champion.version}" in champion.tags["promotion_reasons"]
+        diff = evaluated.evaluation.diffs["challenger - champion"]["roc_auc"]
+        assert diff[0] > 0  # better on the same test window, paired
+        assert CHAMPION in _materialised(second)
 
-        evaluated = first.asset_value(dg.AssetKey("purchase_intent_evaluation"))
-        assert evaluated.trained == trained and evaluated.champion_version is None
-        assert evaluated.behaviour_passed  # invariance, direction, minimum functionality on the real model
-        best = evaluated.models[trained.challenger]
-        assert best["roc_auc"] > evaluated.models["rule_cart_add"]["roc_auc"]
-        assert best["ece"] < 0.05
-
-        # A deliberately worse challenger (two features only) is compared with the champion and refused.
-        second = _train(instance, feature_subset=WEAK_FEATURES)
-        assert not _gate(second).passed
-        worse = second.asset_value(dg.AssetKey("purchase_intent_model"))
-        compared = second.asset_value(dg.AssetKey("purchase_intent_evaluation"))
-        assert worse.features == WEAK_FEATURES and compared.champion_version == champion.version
-        assert compared.models[worse.challenger]["roc_auc"] < compared.models["champion"]["roc_auc"]
+        # 3. A two-feature ablation against the new champion: compared and rightly rejected.
+        third = _train(instance, feature_subset=WEAK_FEATURES)
+        gate = _gate(third)
+        assert third.success, "a correct rejection is not a failed run"
+        assert not gate.passed and gate.severity == dg.AssetCheckSeverity.WARN
+        assert gate.metadata["decision"].value == "rejected"
+        assert CHAMPION not in _materialised(third)  # nothing downstream of the champion rebuilds
+        run_tags = instance.get_run_by_id(third.run_id).tags
+        assert run_tags["purchase_intent/promotion"] == "rejected"
+        worse = third.asset_value(dg.AssetKey("purchase_intent_model"))
+        compared = third.asset_value(dg.AssetKey("purchase_intent_evaluation"))
+        assert worse.features == WEAK_FEATURES and compared.champion_version == str(champion.version)
     assert registry.version_for_alias("champion").version == champion.version
-    assert registry.version_for_alias("challenger").version == worse.version != champion.version
+    assert str(registry.version_for_alias("challenger").version) == worse.version != str(champion.version)
     refused = client.get_model_version(registry.name, worse.version)
     assert refused.tags["promotion_decision"] == "rejected"
-    assert "below champion" in refused.tags["promotion_reasons"]
+    assert "credibly below champion" in refused.tags["promotion_reasons"]
+
+    # The promoted run carries its metrics, report and model as MLflow artefacts.
+    run = client.get_run(champion.run_id)
+    for metric in ("test_roc_auc", "test_pr_auc", "test_brier", "test_ece"):
+        assert metric in run.data.metrics
+    assert run.data.tags["training_set_version"] == trained.training_set_version
+    assert run.info.status == "FINISHED"
+    artifacts = {a.path for a in client.list_artifacts(champion.run_id, "evaluation")}
+    assert {"evaluation/report.html", "evaluation/report.md", "evaluation/model_card.md"} <= artifacts
+    best = evaluated.evaluation.models["challenger"]
+    assert best["roc_auc"] > evaluated.evaluation.models["rule_cart_add"]["roc_auc"]
+    assert evaluated.evaluation.evidence.behaviour_passed
+    assert evaluated.evaluation.uplift.get("estimate"), evaluated.evaluation.uplift  # randomised offers found
+    assert evaluated.evaluation.uplift["truth"]["matched_sessions"] > 0
+
+    _champion_scores_equal_in_a_fresh_process(registry, trained, evaluated, tmp_path)
+
+
+def _champion_scores_equal_in_a_fresh_process(registry, trained, evaluated, tmp_path):
+    """`models:/purchase_intent@champion` loads with mlflow.pyfunc in a fresh interpreter (-I: no
+    platform code on the path) from an empty working directory, predicts on its own logged input
+    example, and its scores on the test window equal the platform's own."""
+    from hn_assets.models.registry import SPLIT_ARTIFACT
+    from hn_assets.models.training import to_pandas
+
+    sides = registry.load_frame(trained.run_id, SPLIT_ARTIFACT)
+    test = pl.read_parquet(trained.training_set_path).join(sides, on="session_key").filter(pl.col("split") == "test")
+    candidate = registry.load_candidates(trained.run_id)[trained.challenger]
+    x = to_pandas(test, candidate.features)
+    platform = candidate.predict(x)
+    x.to_parquet(tmp_path / "test.parquet")
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    script = (
+        "import sys, mlflow, numpy as np, pandas as pd\n"
+        f"mlflow.set_tracking_uri({registry.tracking_uri!r}); mlflow.set_registry_uri({registry.tracking_uri!r})\n"
+        "assert 'hn_assets' not in sys.modules\n"
+        "m = mlflow.pyfunc.load_model('models:/purchase_intent@champion')\n"
+        "m.predict(m.input_example)\n"
+        f"np.save('scores.npy', m.predict(pd.read_parquet({str(tmp_path / 'test.parquet')!r}))[:, 1])\n"
+        "assert 'hn_assets' not in sys.modules\n"
+    )
+    subprocess.run(
+        [sys.executable, "-I", "-c", script], cwd=clean, check=True, env={"PATH": "/usr/bin:/bin", "HOME": str(clean)}
+    )
+    fresh = np.load(clean / "scores.npy")
+    assert np.array_equal(fresh, platform)
+    assert np.allclose(
+        evaluated.evaluation.models["challenger"]["roc_auc"], evaluated.evaluation.models[trained.challenger]["roc_auc"]
+    )

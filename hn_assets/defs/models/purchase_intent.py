@@ -1,10 +1,17 @@
-"""Dagster assets of the purchase-intent use case: train + register the challenger, evaluate it
-beside the baselines and the champion, and move the champion alias behind a blocking gate.
+"""Dagster assets of the purchase-intent use case: train + register the challenger, estimate the
+discount's uplift, evaluate the challenger beside the baselines and the champion, and move the
+champion alias behind the promotion gate.
 
 The chain's state travels as asset values (training set -> TrainedChallenger -> EvaluatedChallenger,
 stored by the IO manager), so each step works on what its upstream produced. The model code
 (sklearn, LightGBM, XGBoost, MLflow) is imported inside the assets: loading the code location must
 stay fast.
+
+A correct rejection is not an error: the champion asset then emits no materialisation (nothing
+downstream rebuilds, its data version stays the champion's), records an observation and a run tag
+saying "rejected", and fails the `promotion_gate` check with WARN severity, so the run succeeds. A
+refusal for missing evidence (fail closed) fails the check with ERROR severity: the run fails, as an
+operational problem should. A crash fails the run without a check result.
 """
 
 import subprocess
@@ -13,13 +20,20 @@ from typing import Any
 import dagster as dg
 
 from hn_assets.contracts import PURCHASE_LABEL as LABEL
-from hn_assets.defs.resources import ModelRegistryResource, ReportStoreResource, WarehouseResource
+from hn_assets.defs.resources import (
+    ModelRegistryResource,
+    ReportStoreResource,
+    SimulatorTruthResource,
+    WarehouseResource,
+)
+from hn_assets.defs.transform.assets import DUCKDB_POOL
 from hn_assets.features.training_set import SavedTrainingSet
-from hn_assets.models.results import EvaluatedChallenger, TrainedChallenger
+from hn_assets.models.results import EvaluatedChallenger, TrainedChallenger, TrainedUplift
 from hn_assets.settings import REPO_ROOT
 
 TEST_METRICS = ("roc_auc", "pr_auc", "brier", "ece")
-BASELINES = ("rule_cart_add", "logistic_regression")
+UPLIFT_ARTIFACT = "uplift"
+CHAMPION_KEY = dg.AssetKey("purchase_intent_champion")
 
 
 class TrainingConfig(dg.Config):
@@ -29,18 +43,37 @@ class TrainingConfig(dg.Config):
     feature_subset: list[str] | None = None
 
 
+class EvaluationConfig(dg.Config):
+    """Bootstrap and discount-policy settings of the evaluation (defaults: docs/models.md)."""
+
+    bootstrap_rounds: int = 200
+    interval_level: float = 0.95
+    margin_share: float = 0.25
+    discount_share: float = 0.10
+    basket_value: float = 900.0
+
+
+class PromotionConfig(dg.Config):
+    """The promotion gate's thresholds (hn_assets/models/gate.py GateConfig; defaults: docs/models.md)."""
+
+    ece_ceiling: float = 0.02
+    baseline_margin: float = 0.005
+    floor_tolerance_auc: float = 0.005
+    floor_tolerance_brier: float = 0.0005
+    slice_min_positives: int = 30
+    slice_auc_floor: float = 0.60
+    slice_tolerance_auc: float = 0.01
+
+
 def _git_commit() -> str:
     result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
     return result.stdout.strip() or "unknown"
 
 
-def _split_frame(path):
-    import polars as pl
+def _session_spans(warehouse: WarehouseResource):
+    from hn_assets.models.split import SPAN_COLUMNS
 
-    from hn_assets.models.split import split_with_both_classes
-
-    frame, split = split_with_both_classes(pl.read_parquet(path), LABEL)
-    return frame, split.metadata()
+    return warehouse.scan_gold("fct_sessions", SPAN_COLUMNS).collect()
 
 
 def _require_usable_split(frame, split: dict) -> str:
@@ -59,28 +92,42 @@ def _require_usable_split(frame, split: dict) -> str:
     return str(sides.sort("split").to_dicts())
 
 
+def _as_trained(trained: TrainedChallenger, registry):
+    """The training set with each row's side exactly as the model was trained and tested."""
+    import polars as pl
+
+    from hn_assets.models.registry import SPLIT_ARTIFACT
+
+    sides = registry.load_frame(trained.run_id, SPLIT_ARTIFACT)
+    return pl.read_parquet(trained.training_set_path).join(sides, on="session_key", how="inner")
+
+
 @dg.asset(
     group_name="models",
     kinds={"lightgbm", "xgboost"},
     description="Trains the baselines (add_to_cart rule, logistic regression) and LightGBM/XGBoost "
-    "candidates on a strict temporal split, calibrates them (isotonic, validation window), "
-    "logs to MLflow and registers the best as purchase_intent@challenger.",
+    "candidates on a strict temporal split (sessions placed by their real end from fct_sessions), "
+    "calibrates them (isotonic, validation window), logs to MLflow (sklearn flavour, signature) and "
+    "registers the best as purchase_intent@challenger.",
 )
 def purchase_intent_model(
     config: TrainingConfig,
     purchase_intent_training_set: SavedTrainingSet,
     mlflow_tracking: dg.ResourceParam[Any],
     model_registry: ModelRegistryResource,
+    warehouse: WarehouseResource,
 ) -> dg.Output[TrainedChallenger]:
     import mlflow
     import polars as pl
 
     from hn_assets.models.metrics import summary
-    from hn_assets.models.registry import log_candidate, log_candidates
+    from hn_assets.models.registry import CANDIDATES_ARTIFACT, SPLIT_ARTIFACT, log_candidate, log_frame, log_pickle
+    from hn_assets.models.split import split_with_both_classes
     from hn_assets.models.training import to_pandas, train_all
 
     training_set = purchase_intent_training_set
-    frame, split = _split_frame(training_set.path)
+    frame, chosen = split_with_both_classes(pl.read_parquet(training_set.path), LABEL, _session_spans(warehouse))
+    split = chosen.metadata()
     sizes = _require_usable_split(frame, split)
     result = train_all(frame, budget=config.search_budget, seed=config.seed, features=config.feature_subset)
     test = frame.filter(pl.col("split") == "test")
@@ -110,8 +157,9 @@ def purchase_intent_model(
         )
         mlflow.log_metrics({f"test_{k}": test_metrics[k] for k in TEST_METRICS})
         mlflow.log_metrics({f"valid_roc_auc_{m.name}": m.valid_auc for m in everyone})
-        log_candidates({m.name: m for m in everyone})
-        model_uri = log_candidate(result.best, to_pandas(test.head(3), result.best.features))
+        log_pickle({m.name: m for m in everyone}, CANDIDATES_ARTIFACT)
+        log_frame(frame.select("session_key", "split").unique().sort("session_key"), SPLIT_ARTIFACT)
+        model_uri = log_candidate(result.best, to_pandas(test.head(5), result.best.features))
     version = model_registry.registry().register(model_uri, "challenger", {**tags, "run_id": run.info.run_id})
     trained = TrainedChallenger(
         run_id=run.info.run_id,
@@ -127,9 +175,10 @@ def purchase_intent_model(
         trained,
         metadata={
             "split_sizes": sizes,
-            "calibrated": result.best.calibrator is not None,  # false when the validation window has one class
+            "calibrated": result.best.calibrated,  # false when the validation window has one class
             "mlflow_run_id": trained.run_id,
             "registered_version": version,
+            "model_uri": f"models:/{model_registry.registry().name}/{version}",
             "best_candidate": result.best.name,
             "training_set_version": training_set.version,
             **{f"test_{k}": test_metrics[k] for k in TEST_METRICS},
@@ -140,115 +189,242 @@ def purchase_intent_model(
 
 
 @dg.asset(
+    group_name="models",
+    kinds={"lightgbm"},
+    pool=DUCKDB_POOL,  # reads the silver clickstream (offer pages) read-only for a moment
+    description="The discount's uplift: an X-learner on LightGBM fitted on the store's randomised "
+    "offers (sessions that opened on an offer page) of the training window, pre-treatment covariates "
+    "only; logged into the training run. Never reads the simulator's ground truth.",
+)
+def discount_uplift_model(
+    purchase_intent_model: TrainedChallenger, model_registry: ModelRegistryResource, warehouse: WarehouseResource
+) -> dg.Output[TrainedUplift]:
+    import pickle
+    import tempfile
+    from pathlib import Path
+
+    import polars as pl
+
+    from hn_assets.models.uplift import OFFERED_SESSIONS_SQL, fit_uplift, session_table
+
+    trained, registry = purchase_intent_model, model_registry.registry()
+    with warehouse.read_only() as connection:
+        offered = pl.DataFrame(
+            connection.execute(OFFERED_SESSIONS_SQL).fetchall(), schema=["session_key"], orient="row"
+        )
+    sessions = warehouse.scan_gold("fct_sessions", ["session_key", "client_session_id", "country"]).collect()
+    table = session_table(_as_trained(trained, registry), sessions, offered)
+    model = fit_uplift(table)
+    counts = table.group_by("split").agg(pl.len().alias("sessions"), pl.col("treated").sum().alias("treated"))
+    sizes = {f"{r['split']}_{k}": int(r[k]) for r in counts.to_dicts() for k in ("sessions", "treated")}
+    reason = "fitted" if model else "too few randomised offers (or buyers among them) in the training window"
+    with tempfile.TemporaryDirectory() as tmp:
+        table.write_parquet(Path(tmp) / "sessions.parquet")
+        if model:
+            Path(tmp, "xlearner.pkl").write_bytes(pickle.dumps(model))
+        registry.log_artifacts(trained.run_id, Path(tmp), UPLIFT_ARTIFACT)
+    uplift = TrainedUplift(trained.run_id, f"{UPLIFT_ARTIFACT}/xlearner.pkl" if model else None, reason, sizes)
+    return dg.Output(
+        uplift,
+        metadata={
+            "estimated": model is not None,
+            "reason": reason,
+            **sizes,
+            "treated_share_train": model.propensity if model else None,
+        },
+    )
+
+
+def _registered(registry, trained: TrainedChallenger):
+    """Challenger, champion and floor model as serving loads them; a champion (or floor) that cannot
+    be loaded is reported as missing, which the gate turns into a refusal (fail closed)."""
+    registered, errors = {"challenger": registry.load_version(trained.version)}, {}
+    champion = registry.version_for_alias("champion")
+    if champion is not None:
+        try:
+            registered["champion"] = registry.load_alias("champion")
+        except Exception as exc:  # noqa: BLE001 - any failure to load means no metrics: fail closed
+            errors["champion"] = f"cannot load models:/{registry.name}@champion: {exc!r}"[:500]
+    floor = registry.floor_version()
+    if floor is not None and champion is not None and floor != str(champion.version):
+        try:
+            registered["floor"] = registry.load_version(floor)
+        except Exception as exc:  # noqa: BLE001
+            errors["floor"] = f"cannot load floor v{floor}: {exc!r}"[:500]
+    return registered, champion, floor, errors
+
+
+def _uplift_results(uplift: TrainedUplift, registry, truth, cfg: EvaluationConfig) -> dict:
+    import polars as pl
+
+    from hn_assets.models.uplift import PolicyConfig, evaluate_uplift, truth_check
+
+    if uplift.artifact is None:
+        return {"reason": uplift.reason}
+    model = registry.load_pickle(uplift.run_id, uplift.artifact)
+    test = registry.load_frame(uplift.run_id, f"{UPLIFT_ARTIFACT}/sessions.parquet").filter(pl.col("split") == "test")
+    policy = PolicyConfig(cfg.margin_share, cfg.discount_share, cfg.basket_value)
+    return {
+        "estimate": evaluate_uplift(model, test, policy, rounds=cfg.bootstrap_rounds),
+        # A labelled check, only when the simulator's truth file exists (never used by training).
+        "truth": truth_check(model, test, truth, policy) if truth is not None else None,
+    }
+
+
+@dg.asset(
     group_name="evaluation",
     kinds={"report"},
-    description="Every candidate, the baselines and the current champion side by side on the challenger's "
-    "test window: ROC/PR-AUC with bootstrap intervals, Brier, ECE and reliability, slices, "
-    "behavioural tests, SHAP explanations, discount-policy value. HTML + Markdown.",
+    description="The registered challenger, every candidate, the baselines and the champion (loaded "
+    "from the registry as serving loads it) on the challenger's test window: ROC/PR-AUC, Brier and ECE "
+    "with paired session-bootstrap intervals, reliability, lift, slices vs the champion, behavioural "
+    "tests, SHAP, the uplift estimate and discount-policy values. Self-contained HTML + Markdown.",
 )
 def purchase_intent_evaluation(
+    config: EvaluationConfig,
     purchase_intent_model: TrainedChallenger,
+    discount_uplift_model: TrainedUplift,
     model_registry: ModelRegistryResource,
     warehouse: WarehouseResource,
     reports: ReportStoreResource,
+    simulator_truth: SimulatorTruthResource,
 ) -> dg.Output[EvaluatedChallenger]:
     import polars as pl
 
-    from hn_assets.models.evaluation import evaluate, model_card, render
+    from hn_assets.models import evaluation as ev
+    from hn_assets.models.report import model_card, render
 
     trained, registry = purchase_intent_model, model_registry.registry()
-    frame, _ = _split_frame(trained.training_set_path)
     countries = warehouse.scan_gold("fct_session_snapshots", ["snapshot_key", "country"]).collect()  # slices
-    test = frame.filter(pl.col("split") == "test").join(countries, on="snapshot_key", how="left")
-    models = registry.load_candidates(trained.run_id)
-    champion = registry.version_for_alias("champion")
-    if champion is not None:
-        models["champion"] = registry.load_candidate(champion)
-    evaluation = evaluate(test, models, trained.challenger, "champion" if champion else None)
-    report_dir = reports.folder("purchase_intent", trained.run_id)
-    md, html = render(
-        evaluation,
-        report_dir,
-        {
-            "challenger": f"purchase_intent v{trained.version} ({trained.challenger})",
-            "champion": f"v{champion.version}" if champion else "none yet",
-            "test window": f"from {trained.split['test_start']}",
-            "rows": str(test.height),
-        },
+    test = (
+        _as_trained(trained, registry).filter(pl.col("split") == "test").join(countries, on="snapshot_key", how="left")
     )
+    registered, champion, floor, errors = _registered(registry, trained)
+    evaluation = ev.evaluate(
+        test,
+        registry.load_candidates(trained.run_id),
+        trained.challenger,
+        registered,
+        champion_version=str(champion.version) if champion else None,
+        champion_error=errors.get("champion"),
+        floor_version=floor if champion else None,
+        cfg=ev.EvaluationConfig(config.bootstrap_rounds, config.interval_level),
+    )
+    evaluation.uplift = _uplift_results(discount_uplift_model, registry, simulator_truth.sessions(), config)
+    report_dir = reports.folder("purchase_intent", trained.run_id)
+    header = {
+        "challenger": f"purchase_intent v{trained.version} ({trained.challenger})",
+        "champion": f"v{champion.version}" if champion else "none yet",
+        "test window": f"from {trained.split['test_start']}",
+        "training set": trained.training_set_version,
+        "MLflow run": trained.run_id,
+    }
+    md, html = render(evaluation, None, report_dir, header)
     (report_dir / "model_card.md").write_text(model_card(trained, evaluation))
     registry.log_artifacts(trained.run_id, report_dir, "evaluation")
-    evaluated = EvaluatedChallenger(
-        trained=trained,
-        models=evaluation.models,
-        champion_version=champion.version if champion else None,
-        flagged_slices=[s["slice"] for s in evaluation.slices if s["flagged"]],
-        behaviour_passed=all(b["passed"] for b in evaluation.behaviour.values()),
-        report_dir=str(report_dir),
-    )
-    best = evaluation.models[trained.challenger]
+    best = evaluation.models["challenger"]
     return dg.Output(
-        evaluated,
+        EvaluatedChallenger(trained, evaluation, str(champion.version) if champion else None, str(report_dir), header),
         metadata={
             "report_html": dg.MetadataValue.path(str(html)),
-            "report_markdown": dg.MetadataValue.md(md.read_text()),
+            "report_url": dg.MetadataValue.url(html.resolve().as_uri()),
             "challenger_version": trained.version,
-            "champion_version": evaluated.champion_version,
+            "champion_version": str(champion.version) if champion else None,
             "test_roc_auc": best["roc_auc"],
+            "test_roc_auc_ci": list(best["roc_auc_ci"]),
             "test_ece": best["ece"],
-            "flagged_slices": evaluated.flagged_slices,
-            "behaviour_passed": evaluated.behaviour_passed,
-            "policy": evaluation.policy,
+            "interval_width_roc_auc": {u: round(w["roc_auc"], 5) for u, w in evaluation.widths.items()},
+            "behaviour": {k: v["passed"] for k, v in evaluation.behaviour.items()},
+            "load_errors": errors,
+            "uplift": _uplift_summary(evaluation.uplift),
         },
     )
+
+
+def _uplift_summary(uplift: dict) -> dict:
+    if "estimate" not in uplift:
+        return uplift
+    est, truth = uplift["estimate"], uplift.get("truth") or {}
+    return {
+        "qini_x_learner": est["x_learner"]["qini"],
+        "aipw_average_uplift": [est["aipw"][k] for k in ("estimate", "low", "high")],
+        "true_average_uplift": truth.get("true_average_uplift"),
+        "realised_value": truth.get("realised_value"),
+    }
+
+
+def _decision_metadata(decision, evaluated: EvaluatedChallenger, champion_version) -> dict:
+    return {
+        "decision": decision.outcome,
+        "reasons": decision.reasons,
+        "failed_rules": [c.rule for c in decision.checks if not c.passed],
+        "champion_version": champion_version,
+        "challenger_version": evaluated.trained.version,
+        "report_html": dg.MetadataValue.path(str(evaluated.report_dir) + "/report.html"),
+    }
 
 
 @dg.asset(
     group_name="models",
+    output_required=False,
     check_specs=[
         dg.AssetCheckSpec(
             "promotion_gate",
             asset="purchase_intent_champion",
             blocking=True,
-            description="challenger beats (or ties) the champion on ROC-AUC, no worse "
-            "Brier, no flagged slice, behavioural tests pass",
+            description="The challenger beats both baselines, is not credibly worse than the champion on "
+            "ROC-AUC, Brier and ECE (paired session bootstrap), keeps ECE under the ceiling, stays above the "
+            "walk-down floor, no slice credibly worse than the champion's, behavioural tests pass. Failed "
+            "with WARN when rightly rejected, with ERROR when evidence is missing (fail closed).",
         )
     ],
-    description="Moves the `champion` alias of purchase_intent to the challenger when the promotion gate passes.",
+    description="Moves the `champion` alias of purchase_intent to the challenger when the promotion gate "
+    "passes; materialises only then (data version = the champion's version), so nothing downstream "
+    "rebuilds when the alias did not move.",
 )
-def purchase_intent_champion(purchase_intent_evaluation: EvaluatedChallenger, model_registry: ModelRegistryResource):
-    from hn_assets.models.gate import decide
+def purchase_intent_champion(
+    context: dg.AssetExecutionContext,
+    config: PromotionConfig,
+    purchase_intent_evaluation: EvaluatedChallenger,
+    model_registry: ModelRegistryResource,
+):
+    from pathlib import Path
+
+    from hn_assets.models.gate import GateConfig, decide, floor_after
+    from hn_assets.models.report import render
 
     evaluated, registry = purchase_intent_evaluation, model_registry.registry()
-    challenger, models = evaluated.trained, evaluated.models
-    decision = decide(
-        models[challenger.challenger],
-        models.get("champion"),
-        {k: v for k, v in models.items() if k in BASELINES},
-        evaluated.flagged_slices,
-        evaluated.behaviour_passed,
-    )
+    evaluation, challenger = evaluated.evaluation, evaluated.trained
+    decision = decide(evaluation.evidence, GateConfig(**config.model_dump()))
+    render(evaluation, decision, Path(evaluated.report_dir), evaluated.report_header)
+    registry.log_artifacts(challenger.run_id, Path(evaluated.report_dir), "evaluation")
     registry.tag_version(
         challenger.version,
-        {
-            "promotion_decision": "promoted" if decision.promote else "rejected",
-            "promotion_reasons": "; ".join(decision.reasons),
-        },
+        {"promotion_decision": decision.outcome, "promotion_reasons": "; ".join(decision.reasons)[:4900]},
     )
     if decision.promote:
         registry.set_alias("champion", challenger.version)
-    current = registry.version_for_alias("champion")
-    yield dg.MaterializeResult(
-        metadata={
-            "promoted": decision.promote,
-            "reasons": decision.reasons,
-            "champion_version": current.version if current else None,
-            "challenger_version": challenger.version,
-        }
-    )
+        e = evaluation.evidence
+        floor = floor_after(True, (challenger.version, e.challenger), (e.floor_version, e.floor) if e.floor else None)
+        registry.set_floor_version(floor[0])
+        yield dg.MaterializeResult(
+            metadata={**_decision_metadata(decision, evaluated, challenger.version), "floor_version": floor[0]},
+            data_version=dg.DataVersion(f"purchase_intent/{challenger.version}"),
+        )
+    else:
+        context.instance.add_run_tags(context.run_id, {"purchase_intent/promotion": decision.outcome.split(" ")[0]})
+        context.log_event(
+            dg.AssetObservation(
+                CHAMPION_KEY, metadata=_decision_metadata(decision, evaluated, evaluated.champion_version)
+            )
+        )
     yield dg.AssetCheckResult(
-        check_name="promotion_gate", passed=decision.promote, metadata={"reasons": decision.reasons}
+        check_name="promotion_gate",
+        passed=decision.promote,
+        severity=dg.AssetCheckSeverity.ERROR if decision.fail_closed else dg.AssetCheckSeverity.WARN,
+        metadata={"decision": decision.outcome, "reasons": decision.reasons},
     )
 
 
-defs = dg.Definitions(assets=[purchase_intent_model, purchase_intent_evaluation, purchase_intent_champion])
+defs = dg.Definitions(
+    assets=[purchase_intent_model, discount_uplift_model, purchase_intent_evaluation, purchase_intent_champion]
+)
