@@ -66,7 +66,7 @@ demo: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	bash .ci/redis-server.sh || true
+	bash .ci/system-packages.sh || true
 	$(BIN)/pytest
 
 validate: install
@@ -78,7 +78,7 @@ ui: install
 bench: install
 	$(BIN)/python bench/simulator_throughput.py
 	$(BIN)/python bench/bronze_ingest_throughput.py
-	bash .ci/redis-server.sh
+	bash .ci/system-packages.sh redis-server wrk
 	$(BIN)/python bench/online_feature_latency.py
 	$(BIN)/python bench/landing_to_gold.py --sizes 1 5 10
 

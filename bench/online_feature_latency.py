@@ -4,7 +4,7 @@ Builds a small simulated store end to end (bronze, dbt, Feast apply + materialis
 HN_HOME, then times >= 2,000 single-entity reads of the purchase_intent_v1 user and product
 views per online store. Reference in the same run: the raw key-value read underneath (a direct
 SQLite SELECT on Feast's table, a Redis HGETALL) for the same entities, i.e. what Feast adds.
-Redis needs redis-server on PATH (.ci/redis-server.sh installs it); it is skipped otherwise.
+Redis needs redis-server on PATH (.ci/system-packages.sh installs it); it is skipped otherwise.
 
     python bench/online_feature_latency.py [--reads 2000]
 """
@@ -175,7 +175,7 @@ def main() -> None:
                 redis[0].terminate()
         print(table(rows, ("online store", "read", "reads", "p50 ms", "p99 ms")))
         if not redis:
-            print("\nskipped: Redis (redis-server not on PATH; .ci/redis-server.sh installs it)")
+            print("\nskipped: Redis (redis-server not on PATH; .ci/system-packages.sh installs it)")
 
 
 if __name__ == "__main__":

@@ -196,7 +196,7 @@ def _free_port() -> int:
 def redis_server(tmp_path):
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed and could not be installed (see .ci/redis-server.sh)")
+        pytest.skip("redis-server is not installed and could not be installed (see .ci/system-packages.sh)")
     port = _free_port()
     process = subprocess.Popen(
         [
