@@ -3,7 +3,8 @@
 With p0 the calibrated purchase probability without an offer and p1 the probability with it, an
 offer changes expected profit by (p1 - p0) * margin - p1 * discount: the extra buyers bring their
 margin, and every buyer with the offer (including those who would have bought anyway) gets the
-discount. Offer when that is positive.
+discount. Offer when that exceeds a cutoff: 0 is the textbook rule; the uplift model learns its
+own cutoff on held-out randomised sessions because its estimates are noisy (uplift.choose_cutoff).
 """
 
 from __future__ import annotations
@@ -19,5 +20,5 @@ def expected_gain(p0: float, p1: float, margin: float, discount: float) -> float
     return (p1 - p0) * margin - p1 * discount
 
 
-def should_offer(p0: float, p1: float, margin: float, discount: float) -> bool:
-    return expected_gain(p0, p1, margin, discount) > 0
+def should_offer(p0: float, p1: float, margin: float, discount: float, cutoff: float = 0.0) -> bool:
+    return expected_gain(p0, p1, margin, discount) > cutoff

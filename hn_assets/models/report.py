@@ -305,8 +305,9 @@ def uplift_section(uplift: dict) -> Section:
     )
     prose = [
         f"Randomised offers on the test window: {est['treated']:,} of {est['sessions']:,} sessions "
-        f"(training propensity {est['propensity']:.3f}). The policy offers where the estimated gain "
-        f"(p1 − p0)·margin − p1·discount is positive: {est['policy_offers']:,} sessions.",
+        f"(training propensity {est['propensity']:.3f}). The policy ranks sessions by the estimated gain "
+        f"(p1 − p0)·margin − p1·discount and offers above the cutoff chosen on the validation window by "
+        f"IPW value ({_cutoff(est.get('offer_cutoff', 0.0))}): {est['policy_offers']:,} sessions.",
     ]
     tables = [q, Table(["average effect of an offer on P(purchase)", "estimate (95% CI)"], effects), value]
     if truth and truth.get("matched_sessions"):
@@ -337,6 +338,12 @@ def uplift_section(uplift: dict) -> Section:
     return Section(
         "Discount uplift and policy (estimated from the randomised offers)", prose, tables, [_qini_chart(est)]
     )
+
+
+def _cutoff(value: float) -> str:
+    if abs(value) == float("inf"):
+        return "offer to no one" if value > 0 else "offer to everyone"
+    return f"gain above {value:,.2f} EUR"
 
 
 def _effect(e: dict) -> str:

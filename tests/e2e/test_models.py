@@ -10,12 +10,8 @@ in-session activity carries the whole signal (the simulator's engagement follows
 propensity), so the full feature service is no better than the in-session view.
 """
 
-import subprocess
-import sys
-
 import dagster as dg
 import numpy as np
-import polars as pl
 import pytest
 
 from hn_assets.simulator import SimulationConfig, simulate
@@ -55,8 +51,12 @@ def _train(instance, **config):
     )
 
 
-def _gate(result):
-    return next(c for c in result.get_asset_check_evaluations() if c.check_name == "promotion_gate")
+def _gate(result, name: str = "promotion_gate"):
+    return next(c for c in result.get_asset_check_evaluations() if c.check_name == name)
+
+
+def _checked(result) -> set[str]:
+    return {c.check_name for c in result.get_asset_check_evaluations()}
 
 
 def _materialised(result) -> set:
@@ -95,6 +95,7 @@ def test_training_chain_promotes_a_better_challenger_and_refuses_a_worse_one(hn_
         diff = evaluated.evaluation.diffs["challenger - champion"]["roc_auc"]
         assert diff[0] > 0  # better on the same test window, paired
         assert CHAMPION in _materialised(second)
+        assert _gate(second, "champion_loads_and_scores_as_registered").passed  # the registered model reproduces
 
         # 3. A two-feature ablation against the new champion: compared and rightly rejected.
         third = _train(instance, feature_subset=WEAK_FEATURES)
@@ -103,6 +104,7 @@ def test_training_chain_promotes_a_better_challenger_and_refuses_a_worse_one(hn_
         assert not gate.passed and gate.severity == dg.AssetCheckSeverity.WARN
         assert gate.metadata["decision"].value == "rejected"
         assert CHAMPION not in _materialised(third)  # nothing downstream of the champion rebuilds
+        assert "champion_loads_and_scores_as_registered" not in _checked(third)
         run_tags = instance.get_run_by_id(third.run_id).tags
         assert run_tags["purchase_intent/promotion"] == "rejected"
         worse = third.asset_value(dg.AssetKey("purchase_intent_model"))
@@ -132,34 +134,14 @@ def test_training_chain_promotes_a_better_challenger_and_refuses_a_worse_one(hn_
 
 
 def _champion_scores_equal_in_a_fresh_process(registry, trained, evaluated, tmp_path):
-    """`models:/purchase_intent@champion` loads with mlflow.pyfunc in a fresh interpreter (-I: no
-    platform code on the path) from an empty working directory, predicts on its own logged input
-    example, and its scores on the test window equal the platform's own."""
-    from hn_assets.models.registry import SPLIT_ARTIFACT
-    from hn_assets.models.training import to_pandas
+    """`models:/purchase_intent@champion` scores the test window in a fresh interpreter (python -I, no
+    platform code, empty working directory) exactly as the platform does (the same function backs
+    the champion's asset check `champion_loads_and_scores_as_registered`)."""
+    from hn_assets.models.reproduce import platform_test_scores, scores_in_fresh_process
 
-    sides = registry.load_frame(trained.run_id, SPLIT_ARTIFACT)
-    test = pl.read_parquet(trained.training_set_path).join(sides, on="session_key").filter(pl.col("split") == "test")
-    candidate = registry.load_candidates(trained.run_id)[trained.challenger]
-    x = to_pandas(test, candidate.features)
-    platform = candidate.predict(x)
-    x.to_parquet(tmp_path / "test.parquet")
-    clean = tmp_path / "clean"
-    clean.mkdir()
-    script = (
-        "import sys, mlflow, numpy as np, pandas as pd\n"
-        f"mlflow.set_tracking_uri({registry.tracking_uri!r}); mlflow.set_registry_uri({registry.tracking_uri!r})\n"
-        "assert 'hn_assets' not in sys.modules\n"
-        "m = mlflow.pyfunc.load_model('models:/purchase_intent@champion')\n"
-        "m.predict(m.input_example)\n"
-        f"np.save('scores.npy', m.predict(pd.read_parquet({str(tmp_path / 'test.parquet')!r}))[:, 1])\n"
-        "assert 'hn_assets' not in sys.modules\n"
-    )
-    subprocess.run(
-        [sys.executable, "-I", "-c", script], cwd=clean, check=True, env={"PATH": "/usr/bin:/bin", "HOME": str(clean)}
-    )
-    fresh = np.load(clean / "scores.npy")
-    assert np.array_equal(fresh, platform)
+    rows, platform = platform_test_scores(registry, trained)
+    fresh = scores_in_fresh_process(registry.tracking_uri, "models:/purchase_intent@champion", rows)
+    assert len(rows) and np.array_equal(fresh, platform)
     assert np.allclose(
         evaluated.evaluation.models["challenger"]["roc_auc"], evaluated.evaluation.models[trained.challenger]["roc_auc"]
     )

@@ -7,6 +7,7 @@ import pytest
 from hn_assets.models.uplift import (
     PolicyConfig,
     aipw,
+    best_cutoff,
     evaluate_uplift,
     fit_uplift,
     qini,
@@ -59,7 +60,7 @@ def fitted():
 def test_the_x_learner_recovers_the_average_effect_and_ranks_the_sensitive_first(fitted):
     model, table, truth = fitted
     test = table.filter(pl.col("split") == "test")
-    check = truth_check(model, test, truth, PolicyConfig())
+    check = truth_check(model, test, truth)
     assert check["matched_sessions"] == test.height
     assert check["truth_inside_interval"], check
     assert check["uplift_correlation"] > 0.5
@@ -70,17 +71,38 @@ def test_the_x_learner_recovers_the_average_effect_and_ranks_the_sensitive_first
 
 def test_the_estimated_policy_earns_between_no_offers_and_the_policy_that_knew_the_truth(fitted):
     model, table, truth = fitted
-    value = truth_check(model, table.filter(pl.col("split") == "test"), truth, PolicyConfig())["realised_value"]
+    value = truth_check(model, table.filter(pl.col("split") == "test"), truth)["realised_value"]
     assert value["policy that knew the truth"] >= value["estimated policy"] > value["no offers"]
     assert value["estimated policy"] > value["offer to everyone"]
 
 
 def test_data_only_judgement_qini_and_ipw(fitted):
     model, table, _ = fitted
-    judged = evaluate_uplift(model, table.filter(pl.col("split") == "test"), PolicyConfig(), rounds=50)
+    judged = evaluate_uplift(model, table.filter(pl.col("split") == "test"), rounds=50)
     assert judged["x_learner"]["qini"] > 0 and judged["x_learner"]["qini_ci"][0] < judged["x_learner"]["qini"]
     assert judged["ipw_value"]["no offers"] == 0.0
     assert judged["aipw"]["low"] < judged["aipw"]["estimate"] < judged["aipw"]["high"]
+
+
+def test_the_cutoff_is_chosen_on_validation_and_can_be_everyone_or_no_one():
+    """The depth of targeting follows the held-out randomised data: with a discount nobody's uplift
+    pays for, offer to no one; with a free offer that helps everyone a lot, offer to everyone."""
+    table, _ = _sessions(n=12000, seed=3, effect=3.0)
+    never = fit_uplift(table, PolicyConfig(margin_share=0.01, discount_share=0.5))
+    always = fit_uplift(table, PolicyConfig(discount_share=0.0))
+    test = table.filter(pl.col("split") == "test")
+    assert not never.offers(test).any()
+    assert always.offers(test).mean() > 0.9
+
+
+def test_the_cutoff_goes_only_as_deep_as_the_held_out_gains_pay():
+    """Estimated gains all look positive, but held-out gains show only the top half pays: the
+    textbook rule (offer where the estimate is positive) would offer to everyone."""
+    estimated = np.linspace(10, 1, 100)
+    realised = np.where(np.arange(100) < 50, 5.0, -3.0)
+    cutoff = best_cutoff(estimated, realised)
+    assert (estimated > cutoff).sum() == 50
+    assert best_cutoff(estimated, -np.ones(100)) == np.inf and best_cutoff(estimated, np.ones(100)) == -np.inf
 
 
 def test_qini_of_a_perfect_ranking_beats_a_reversed_one():

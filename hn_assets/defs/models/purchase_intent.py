@@ -43,14 +43,19 @@ class TrainingConfig(dg.Config):
     feature_subset: list[str] | None = None
 
 
+class DiscountPolicyConfig(dg.Config):
+    """The discount's economics, which the uplift model's policy optimises (defaults: docs/models.md)."""
+
+    margin_share: float = 0.25  # margin as a share of the basket value
+    discount_share: float = 0.10  # the offer: 10 % off
+    basket_value: float = 900.0  # EUR, a typical laptop basket
+
+
 class EvaluationConfig(dg.Config):
-    """Bootstrap and discount-policy settings of the evaluation (defaults: docs/models.md)."""
+    """Bootstrap settings of the evaluation (defaults: docs/models.md)."""
 
     bootstrap_rounds: int = 200
     interval_level: float = 0.95
-    margin_share: float = 0.25
-    discount_share: float = 0.10
-    basket_value: float = 900.0
 
 
 class PromotionConfig(dg.Config):
@@ -197,7 +202,10 @@ def purchase_intent_model(
     "only; logged into the training run. Never reads the simulator's ground truth.",
 )
 def discount_uplift_model(
-    purchase_intent_model: TrainedChallenger, model_registry: ModelRegistryResource, warehouse: WarehouseResource
+    config: DiscountPolicyConfig,
+    purchase_intent_model: TrainedChallenger,
+    model_registry: ModelRegistryResource,
+    warehouse: WarehouseResource,
 ) -> dg.Output[TrainedUplift]:
     import pickle
     import tempfile
@@ -205,7 +213,7 @@ def discount_uplift_model(
 
     import polars as pl
 
-    from hn_assets.models.uplift import OFFERED_SESSIONS_SQL, fit_uplift, session_table
+    from hn_assets.models.uplift import OFFERED_SESSIONS_SQL, PolicyConfig, fit_uplift, session_table
 
     trained, registry = purchase_intent_model, model_registry.registry()
     with warehouse.read_only() as connection:
@@ -214,7 +222,8 @@ def discount_uplift_model(
         )
     sessions = warehouse.scan_gold("fct_sessions", ["session_key", "client_session_id", "country"]).collect()
     table = session_table(_as_trained(trained, registry), sessions, offered)
-    model = fit_uplift(table)
+    model = fit_uplift(table, PolicyConfig(config.margin_share, config.discount_share, config.basket_value))
+    valid = table.filter(pl.col("split") == "valid")
     counts = table.group_by("split").agg(pl.len().alias("sessions"), pl.col("treated").sum().alias("treated"))
     sizes = {f"{r['split']}_{k}": int(r[k]) for r in counts.to_dicts() for k in ("sessions", "treated")}
     reason = "fitted" if model else "too few randomised offers (or buyers among them) in the training window"
@@ -231,8 +240,15 @@ def discount_uplift_model(
             "reason": reason,
             **sizes,
             "treated_share_train": model.propensity if model else None,
+            "offer_cutoff_eur": _finite(model.offer_cutoff) if model else None,
+            "offer_share_valid": float(model.offers(valid).mean()) if model and valid.height else None,
         },
     )
+
+
+def _finite(value: float) -> float | str:
+    """Metadata cannot hold an infinite cutoff: say what it means instead."""
+    return value if abs(value) != float("inf") else ("offer to no one" if value > 0 else "offer to everyone")
 
 
 def _registered(registry, trained: TrainedChallenger):
@@ -257,17 +273,16 @@ def _registered(registry, trained: TrainedChallenger):
 def _uplift_results(uplift: TrainedUplift, registry, truth, cfg: EvaluationConfig) -> dict:
     import polars as pl
 
-    from hn_assets.models.uplift import PolicyConfig, evaluate_uplift, truth_check
+    from hn_assets.models.uplift import evaluate_uplift, truth_check
 
     if uplift.artifact is None:
         return {"reason": uplift.reason}
     model = registry.load_pickle(uplift.run_id, uplift.artifact)
     test = registry.load_frame(uplift.run_id, f"{UPLIFT_ARTIFACT}/sessions.parquet").filter(pl.col("split") == "test")
-    policy = PolicyConfig(cfg.margin_share, cfg.discount_share, cfg.basket_value)
     return {
-        "estimate": evaluate_uplift(model, test, policy, rounds=cfg.bootstrap_rounds),
+        "estimate": evaluate_uplift(model, test, rounds=cfg.bootstrap_rounds),
         # A labelled check, only when the simulator's truth file exists (never used by training).
-        "truth": truth_check(model, test, truth, policy) if truth is not None else None,
+        "truth": truth_check(model, test, truth) if truth is not None else None,
     }
 
 
@@ -425,6 +440,44 @@ def purchase_intent_champion(
     )
 
 
+@dg.asset_check(
+    asset=purchase_intent_champion,
+    additional_ins={"purchase_intent_evaluation": dg.AssetIn("purchase_intent_evaluation")},
+    description="`models:/purchase_intent@champion` loads with mlflow.pyfunc in a fresh interpreter (python -I, "
+    "empty working directory, no platform code) and its test-window scores equal the platform's own.",
+)
+def champion_loads_and_scores_as_registered(
+    purchase_intent_evaluation: EvaluatedChallenger, model_registry: ModelRegistryResource
+) -> dg.AssetCheckResult:
+    import time
+
+    import numpy as np
+
+    from hn_assets.models.reproduce import platform_test_scores, scores_in_fresh_process
+
+    registry, trained = model_registry.registry(), purchase_intent_evaluation.trained
+    champion = registry.version_for_alias("champion")
+    if champion is None or str(champion.version) != trained.version:  # run on its own after a rejection
+        return dg.AssetCheckResult(
+            passed=False,
+            metadata={"reason": f"the champion is not the last evaluated challenger v{trained.version}"},
+        )
+    rows, platform = platform_test_scores(registry, trained)
+    started = time.perf_counter()
+    fresh = scores_in_fresh_process(registry.tracking_uri, f"models:/{registry.name}@champion", rows)
+    return dg.AssetCheckResult(
+        passed=bool(np.array_equal(fresh, platform)),
+        metadata={
+            "model_uri": f"models:/{registry.name}@champion",
+            "champion_version": trained.version,
+            "test_rows": len(rows),
+            "max_abs_difference": float(np.max(np.abs(fresh - platform))) if len(rows) else 0.0,
+            "fresh_process_seconds": round(time.perf_counter() - started, 1),
+        },
+    )
+
+
 defs = dg.Definitions(
-    assets=[purchase_intent_model, discount_uplift_model, purchase_intent_evaluation, purchase_intent_champion]
+    assets=[purchase_intent_model, discount_uplift_model, purchase_intent_evaluation, purchase_intent_champion],
+    asset_checks=[champion_loads_and_scores_as_registered],
 )
