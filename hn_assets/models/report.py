@@ -306,8 +306,8 @@ def uplift_section(uplift: dict) -> Section:
     prose = [
         f"Randomised offers on the test window: {est['treated']:,} of {est['sessions']:,} sessions "
         f"(training propensity {est['propensity']:.3f}). The policy ranks sessions by the estimated gain "
-        f"(p1 − p0)·margin − p1·discount and offers above the cutoff chosen on the validation window by "
-        f"IPW value ({_cutoff(est.get('offer_cutoff', 0.0))}): {est['policy_offers']:,} sessions.",
+        f"(p1 − p0)·margin − p1·discount and offers above the cutoff chosen on the validation window by the "
+        f"doubly robust value ({_cutoff(est.get('offer_cutoff', 0.0))}): {est['policy_offers']:,} sessions.",
     ]
     tables = [q, Table(["average effect of an offer on P(purchase)", "estimate (95% CI)"], effects), value]
     if truth and truth.get("matched_sessions"):
