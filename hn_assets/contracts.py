@@ -42,6 +42,8 @@ CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK", "PLN", "JPY", "AUD", "BRL")
 PAYMENT_TYPES = ("card", "paypal", "klarna", "bank_transfer", "cash")
 ORDER_CHANNELS = ("web", "pos")
 PRICE_TIERS = ("budget", "mid", "premium", "flagship")
+# The scoring service's discount decision (models/policy.py: offer when the expected gain is positive).
+DECISIONS = ("offer_discount", "no_discount")
 
 # How each adapter's source vocabulary maps onto EVENT_TYPES. Unmapped values are quarantined.
 ADAPTER_EVENT_MAPPINGS: dict[str, dict[str, str]] = {
@@ -272,10 +274,50 @@ FEEDS: dict[str, FeedContract] = {
             "date",
             "Daily rate: 1 unit of currency = rate_to_eur EUR.",
         ),
+        # Written by the scoring service (hn_assets/serving/inference_log.py), one record per answered
+        # /score, and ingested like every other feed: ids arrive raw (as the store backend sent them)
+        # and are pseudonymised here, with the clickstream's consent rules.
+        FeedContract(
+            "inference_log",
+            (
+                _VERSION,
+                _f("request_id", "string", True, without_consent="keep"),  # unique per answer
+                # When the answer was given; without consent shifted like the visitor-day's events.
+                _f("scored_at", "timestamp", True, without_consent="shift"),
+                _f("visitor_id", "string", True, privacy="pseudonymise", without_consent="salt"),
+                _f("user_id", "string", privacy="pseudonymise", without_consent="drop"),
+                _f("client_session_id", "string", without_consent="drop"),
+                # The service's `<visitor token>#<n>`: already a pseudonym (from the day token without consent).
+                _f("session_key", "string", without_consent="keep"),
+                _f("analytics_consent", "bool", True),
+                _f("personalization_consent", "bool", True),
+                _f("model_version", "string"),  # null when no model answered (fallback)
+                _f("fallback", "bool", True),
+                _f("fallback_reason", "string"),
+                _f("feature_groups", "string"),  # comma-separated feature groups used
+                # The feature vector the model saw: a JSON object {feature: value} as text (values only, no ids).
+                _f("features", "string", True),
+                _f("raw_score", "float", minimum=0),  # before calibration
+                _f("calibrated_score", "float", True, minimum=0),  # the probability answered
+                _f("decision", "string", True, allowed=DECISIONS),
+                _f("uplift_p0", "float", minimum=0),  # the decision's inputs (models/policy.py)
+                _f("uplift_p1", "float", minimum=0),
+                _f("margin", "float"),
+                _f("discount", "float", minimum=0),
+                _f("latency_ms", "float", True, minimum=0),
+                _f("device", "string", allowed=DEVICES),
+            ),
+            "scored_at",
+            "Every answered /score of the scoring service: ids, the feature vector used, raw and calibrated "
+            "score, decision, model version, fallback flag and latency.",
+            consent_field="analytics_consent",
+        ),
     )
 }
 
 BRONZE_TABLES = tuple(c.bronze_table for c in FEEDS.values())
+# Feeds the platform writes itself (the scoring service), not the store: the simulator lands none.
+PLATFORM_FEEDS = ("inference_log",)
 QUARANTINE_TABLE = "bronze_quarantine"
 
 # ---- facts of the gold layer that Python relies on -------------------------------------------

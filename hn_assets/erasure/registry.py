@@ -16,14 +16,13 @@ only when nothing remains anywhere.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from hn_assets.erasure.subject import Subject
-from hn_assets.ingest.privacy import EMAIL_PATTERN, PHONE_PATTERN
+from hn_assets.ingest.privacy import scrub_str
 
 
 class Store(Protocol):
@@ -121,8 +120,9 @@ NOT_COVERED = (
 
 
 def scrub(reason: str, raw_id: str | None = None) -> str:
-    """The free-text reason without emails, phone numbers or the customer's raw id."""
-    text = re.sub(PHONE_PATTERN, "[number]", re.sub(EMAIL_PATTERN, "[email]", reason))
+    """The free-text reason without emails, phone numbers or the customer's raw id (the privacy
+    module's scrubber, which keeps ISO dates such as "request of 2026-09-01" intact)."""
+    text = scrub_str(reason)
     return text.replace(raw_id, "[customer]") if raw_id else text
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import polars as pl
 
 from hn_assets.contracts import FEEDS, QUARANTINE_TABLE, FeedContract
+from hn_assets.erasure.erasure_list import drop_erased  # docs/privacy.md, "Erasure"
 from hn_assets.ingest.bronze import PARTITION_COLUMN, DeltaLake
 from hn_assets.ingest.landing import (
     BATCH_ROWS,
@@ -171,8 +172,6 @@ def _take_files(
         for file in todo:
             to_bronze, to_quarantine = file.relative in bronze_files, file.relative in quarantine_files
             try:
-                from hn_assets.erasure.erasure_list import drop_erased  # docs/privacy.md, "Erasure"
-
                 # Records of customers on the erasure list are dropped before anything counts them.
                 batches = drop_erased(read_landing_batches(file, contract, batch_rows), contract, lake, pseudonymiser)
                 # Two stages ahead of the writer: reading the next batch overlaps checking this one.

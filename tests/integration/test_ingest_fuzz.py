@@ -16,13 +16,14 @@ import orjson
 import polars as pl
 import pytest
 
-from hn_assets.contracts import FEEDS, QUARANTINE_TABLE
+from hn_assets.contracts import FEEDS, PLATFORM_FEEDS, QUARANTINE_TABLE
 from hn_assets.defs.resources import LakehouseResource
 from hn_assets.ingest.pipeline import ingest_landing
+from hn_assets.serving.inference_log import encode, example_record
 
 pytestmark = pytest.mark.integration
 SEED = int(os.environ.get("HN_FUZZ_SEED") or random.SystemRandom().randrange(2**32))
-RECORDS_PER_FILE = 340  # 10 feeds x 3 formats x 340 = 10,200 records per run
+RECORDS_PER_FILE = 340  # 11 feeds x 3 formats x 340 = 11,220 records per run
 FORMATS = ("jsonl", "csv", "parquet")
 JUNK = ("NaN", "1e999", "abc", "-1", "", " ", "null", "true", "2026-02-30", "💥", "Robert'); DROP TABLE x;--")
 
@@ -36,6 +37,11 @@ def _seed_records(store) -> dict[str, list[dict]]:
             records[feed] += [r for r in map(_object, path.read_bytes().splitlines()) if r is not None]
         elif path.suffix == ".csv":
             records[feed] += list(csv.DictReader(io.StringIO(path.read_text())))
+    for feed in PLATFORM_FEEDS:  # the simulator lands none: the service's records, as it lands them
+        assert feed == "inference_log", f"seed records for {feed}"
+        records[feed] = [
+            orjson.loads(encode(example_record(request_id=f"r{i}", visitor_id=f"v{i % 9}"))) for i in range(50)
+        ]
     return records
 
 

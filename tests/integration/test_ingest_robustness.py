@@ -1,7 +1,10 @@
 """Ingest that survives poison input and concurrency, on real Delta tables and dbt in a temp HN_HOME."""
 
 import multiprocessing
+import os
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import polars as pl
@@ -127,12 +130,31 @@ def _ingest_in_child(home: str) -> dict:
     return {r.feed: (r.accepted, r.error) for r in ingest_landing(LakehouseResource(), [CLICKS])}
 
 
+def _waiting_for(lock_file: Path) -> int:
+    """How many processes are blocked on the flock of `lock_file` (Linux: `->` lines of /proc/locks)."""
+    inode = f":{os.stat(lock_file).st_ino}"
+    lines = Path("/proc/locks").read_text().splitlines()
+    return sum(1 for line in lines if " -> FLOCK " in line and any(f.endswith(inode) for f in line.split()))
+
+
 def test_two_ingests_started_together_take_every_row_exactly_once(landed_store):
+    """Deterministic: the test holds the lake lock until both ingests have started and are waiting
+    for it, so both list the landing files only under the lock, one after the other."""
+    if not Path("/proc/locks").exists():
+        pytest.skip("needs /proc/locks to see that both ingests wait for the lock")
     lakehouse = LakehouseResource()
     expected = sum(len(p.read_bytes().splitlines()) for p in (lakehouse.landing / CLICKS).rglob("*.jsonl"))
     context = multiprocessing.get_context("spawn")
+    root = lakehouse.ingest_target().bronze_root
     with context.Pool(2) as pool:
-        results = pool.map(_ingest_in_child, [str(landed_store)] * 2)
+        with pipeline.lake_lock(root):
+            pending = pool.map_async(_ingest_in_child, [str(landed_store)] * 2)
+            deadline = time.monotonic() + 120
+            while _waiting_for(Path(root) / ".ingest.lock") < 2:
+                assert time.monotonic() < deadline, "the two ingests never both waited for the lake lock"
+                assert not pending.ready(), "an ingest finished while the test held the lake lock"
+                time.sleep(0.05)
+        results = pending.get(timeout=600)
     assert all(error is None for r in results for _, error in r.values())
     bronze = lakehouse.delta().read(FEEDS[CLICKS].bronze_table)
     quarantined = lakehouse.delta().read(QUARANTINE_TABLE).filter(pl.col("feed") == CLICKS).height
