@@ -13,11 +13,20 @@ from datetime import timedelta
 
 import dagster as dg
 
-# The daily batch starts at 02:00 UTC and must have landed by 03:00 UTC, every day.
+# Freshness follows the schedules (hn_assets/defs/automation.py, docs/monitoring.md "Automation"):
+# - the daily batch starts at 02:00 UTC and must have landed by 03:00 UTC, every day;
 DAILY_BATCH_DEADLINE = dg.FreshnessPolicy.cron(
     deadline_cron="0 3 * * *", lower_bound_delta=timedelta(hours=24), timezone="UTC"
 )
-WEEKLY = dg.FreshnessPolicy.time_window(fail_window=timedelta(days=8), warn_window=timedelta(days=7))
+# - bronze is also fed between batches by the landing sensor: a day without any ingest warns;
+BRONZE = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30), warn_window=timedelta(hours=26))
+# - the training chain retrains every 14 days at 04:00 UTC (sooner when drift triggers it): it warns
+#   once a scheduled retraining is overdue by more than a run's length and fails a day later;
+RETRAINING = dg.FreshnessPolicy.time_window(fail_window=timedelta(days=15), warn_window=timedelta(days=14, hours=6))
+# - the monitoring reports are built daily at 03:30 UTC, after the batch, and are due by 04:30.
+MONITORING_DEADLINE = dg.FreshnessPolicy.cron(
+    deadline_cron="30 4 * * *", lower_bound_delta=timedelta(hours=24), timezone="UTC"
+)
 
 
 @dataclass(frozen=True)
@@ -28,21 +37,19 @@ class LayerPolicy:
 
 
 LAYER_POLICIES: dict[str, LayerPolicy] = {
+    # Observed, not materialised: landing files are the store's; their freshness is bronze's.
     "sources": LayerPolicy(("team:data-platform",)),
-    "bronze": LayerPolicy(
-        ("team:data-platform",),
-        frozenset({"delta", "polars"}),
-        dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=30), warn_window=timedelta(hours=26)),
-    ),
+    "bronze": LayerPolicy(("team:data-platform",), frozenset({"delta", "polars"}), BRONZE),
     "silver": LayerPolicy(("team:analytics-engineering",), freshness=DAILY_BATCH_DEADLINE),
     "gold": LayerPolicy(("team:analytics-engineering", "team:ml"), freshness=DAILY_BATCH_DEADLINE),
-    "features": LayerPolicy(
-        ("team:ml",),
-        frozenset({"feast"}),
-        dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=6)),
-    ),
-    "models": LayerPolicy(("team:ml",), frozenset({"mlflow"}), WEEKLY),
-    "evaluation": LayerPolicy(("team:ml",), frozenset({"mlflow"}), WEEKLY),
+    # The online store is materialised by the same daily batch (the training set: RETRAINING, its own).
+    "features": LayerPolicy(("team:ml",), frozenset({"feast"}), DAILY_BATCH_DEADLINE),
+    "models": LayerPolicy(("team:ml",), frozenset({"mlflow"}), RETRAINING),
+    "evaluation": LayerPolicy(("team:ml",), frozenset({"mlflow"}), RETRAINING),
+    # The Bento follows the champion it serves (rebuilt only when the champion version changes).
+    "serving": LayerPolicy(("team:ml",), frozenset({"bentoml"}), RETRAINING),
+    # Drift, skew and live-performance reports over the inference log (docs/monitoring.md).
+    "monitoring": LayerPolicy(("team:ml",), frozenset(), MONITORING_DEADLINE),
 }
 NOT_FRESHNESS_BOUND = frozenset({"feast_registry"})  # re-applied when feature_repo/ changes
 

@@ -34,6 +34,9 @@ class Settings:
     future_margin_hours: int = field(default_factory=lambda: int(_env("HN_FUTURE_MARGIN_HOURS", "24")))
     online_store: str = field(default_factory=lambda: _env("HN_ONLINE_STORE", "sqlite"))  # sqlite | redis
     redis_url: str = field(default_factory=lambda: _env("HN_REDIS_URL", "127.0.0.1:6379"))
+    # Alerts (run failures, failed checks, drift, live performance) are POSTed here as JSON when set;
+    # they are always logged as JSON lines (hn_assets/monitoring/alerts.py).
+    alert_webhook_url: str | None = field(default_factory=lambda: _env("HN_ALERT_WEBHOOK_URL", "") or None)
 
     # ---- layout under HN_HOME -------------------------------------------------
     @property
