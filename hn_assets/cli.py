@@ -1,4 +1,4 @@
-"""`hn`: the platform's command line (simulate a store, land public logs, set up the environment)."""
+"""`hn`: the platform's command line (simulate a store, replay it live, land public logs, set up the environment)."""
 
 from __future__ import annotations
 
@@ -74,12 +74,49 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
     out = Path(args.out) if args.out else settings.home
     summary = simulate(cfg, out, progress=not args.quiet)
+    from hn_assets.replay import record_store
+
+    record_store(cfg, out)  # what `hn replay` needs to continue this store
     print(
         f"simulated {summary.days} days: {summary.sessions:,} sessions, {summary.events:,} events, "
         f"{summary.purchases:,} purchases ({summary.conversion_rate:.2%} of human sessions), "
         f"{summary.files} landing files under {out / 'landing'}"
     )
     return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Continues the simulated store in HN_HOME for --days days, driving a running scoring service
+    (hn_assets/replay.py); the same sessions land as batch files."""
+    from hn_assets.replay import replay
+
+    settings = get_settings()
+    settings.ensure_dirs()
+    try:
+        result = replay(
+            settings.home,
+            args.url,
+            args.days,
+            args.scenario,
+            speed=args.speed,
+            api_key=args.api_key,
+            concurrency=args.concurrency,
+            progress=not args.quiet,
+        )
+    except (ConnectionError, FileNotFoundError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    errors = sum(result.errors.values())
+    versions = ", ".join(f"v{v} x{n}" for v, n in sorted(result.model_versions.items())) or "none"
+    print(
+        f"replayed {result.days} day{'s' if result.days != 1 else ''} from {result.first_day} ({result.scenario}): "
+        f"{result.sessions:,} sessions, "
+        f"{result.events_accepted:,}/{result.events_posted:,} events accepted, {result.scores:,} scores "
+        f"({result.fallbacks:,} fallbacks; model {versions}), {errors:,} failed requests, "
+        f"{len(result.landing_files)} landing files, {result.wall_seconds:.0f} s"
+    )
+    for line in result.first_errors:
+        print(f"  {line}", file=sys.stderr)
+    return 0 if not errors else 1
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -169,6 +206,20 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", help="output root (default: HN_HOME); files go to OUT/landing/<feed>/")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(func=cmd_simulate)
+
+    rep = sub.add_parser("replay", help="continue the simulated store live against a running scoring service")
+    rep.add_argument("--url", default="http://127.0.0.1:3001", help="the service (default: make serve's)")
+    rep.add_argument("--days", type=int, default=7, help="days to add after the store's last simulated day")
+    rep.add_argument("--scenario", default="baseline", choices=SCENARIOS, help="drifts from the first new day")
+    rep.add_argument(
+        "--speed", type=float, default=1440.0, help="simulated seconds per second (1440: a day a minute; 0: no waits)"
+    )
+    rep.add_argument(
+        "--api-key", default=os.environ.get("HN_SERVING_API_KEY"), help="X-API-Key (default: $HN_SERVING_API_KEY)"
+    )
+    rep.add_argument("--concurrency", type=int, default=16, help="requests in flight at most")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    rep.set_defaults(func=cmd_replay)
 
     load = sub.add_parser("load", help="land a public event log through its adapter")
     load.add_argument("source", choices=("rees46", "retailrocket"))

@@ -56,6 +56,7 @@ class Visitor:
     consent_analytics: bool
     customer: object | None = None  # the Customer when the visitor is one
     sessions: int = 0
+    browse_heavy: bool = False  # of the browse_heavy_audience scenario's new audience
 
 
 @dataclass
@@ -156,6 +157,8 @@ def session_events(ctx: DayContext, v: Visitor, plan: SessionPlan, start_ms: int
             t += rng.randint(80, 900)
             steps.append(("product_view", t, rng.choice(ctx.catalogue), None))
         return steps
+    if v.browse_heavy:
+        return browse_heavy_events(ctx, v, plan, start_ms, rng)
     logit_gap = math.log(plan.p0 / (1 - plan.p0)) - ctx.cfg.base_logit
     eng = sigmoid(logit_gap - 1.5 + rng.gauss(0, 0.3)) + (0.6 if plan.buy else 0.0)
     eng = min(1.0, eng)
@@ -202,6 +205,53 @@ def session_events(ctx: DayContext, v: Visitor, plan: SessionPlan, start_ms: int
         t += int(1000 * rng.uniform(60, 420))
         steps.append(("purchase", t, None, tuple(cart)))
     elif cart and rng.random() < 0.3:
+        t += int(1000 * rng.lognormvariate(3.5, 0.6))
+        steps.append(("begin_checkout", t, None, None))
+    return steps
+
+
+def browse_heavy_events(ctx: DayContext, v: Visitor, plan: SessionPlan, start_ms: int, rng: random.Random):
+    """A session of the browse_heavy_audience scenario's new audience: the link between behaviour
+    and purchase is turned around (concept drift). Its non-buyers browse long and use the cart as a
+    wish list (many product views, cart adds, rarely a checkout); its buyers know what they want,
+    arrive from a search and check out within a few steps. Whether the session buys is decided
+    before (`plan`, from the same purchase model as everyone's), so the ground truth stays exact."""
+    t = start_ms
+    if plan.buy:
+        last = pick_product(ctx, v, rng)
+        steps = [("search", t, None, _search_query(last, rng))]
+        for _ in range(int(rng.expovariate(1.0 / 1.2))):
+            t += int(1000 * rng.lognormvariate(2.8, 0.6))
+            steps.append(("product_view", t, last, None))
+        t += int(1000 * rng.lognormvariate(2.5, 0.6))
+        steps.append(("product_view", t, last, None))
+        t += int(1000 * rng.lognormvariate(2.5, 0.6))
+        steps.append(("add_to_cart", t, last, None))
+        t += int(1000 * rng.lognormvariate(2.5, 0.5))
+        steps.append(("begin_checkout", t, None, None))
+        t += int(1000 * rng.uniform(60, 300))
+        steps.append(("purchase", t, None, (last,)))
+        return steps
+    steps = [("page_view", t, None, "offer" if plan.offered else rng.choice(("home", "category", "deals")))]
+    cart: list = []
+    last = None
+    for _ in range(6 + min(54, int(rng.expovariate(1.0 / 14)))):
+        t += int(1000 * rng.lognormvariate(2.6 if last else 1.8, 0.7))
+        r = rng.random()
+        if last is not None and r < 0.16:
+            cart.append(last)
+            steps.append(("add_to_cart", t, last, None))
+        elif cart and r < 0.20:
+            steps.append(("remove_from_cart", t, cart.pop(rng.randrange(len(cart))), None))
+        elif r < 0.82:
+            last = last if last is not None and rng.random() < 0.2 else pick_product(ctx, v, rng)
+            steps.append(("product_view", t, last, None))
+        elif r < 0.92:
+            last = pick_product(ctx, v, rng)
+            steps.append(("search", t, None, _search_query(last, rng)))
+        else:
+            steps.append(("page_view", t, None, rng.choice(("category", "deals", "support", "home"))))
+    if cart and rng.random() < 0.05:
         t += int(1000 * rng.lognormvariate(3.5, 0.6))
         steps.append(("begin_checkout", t, None, None))
     return steps

@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-SCENARIOS = ("baseline", "young_mobile_influx", "price_shock")
+# What each scenario changes from `drift_start_day` on (docs/monitoring.md, "Scenarios"):
+# - young_mobile_influx: covariate shift. New young, mobile, TikTok-acquired customers with a latent
+#   lower propensity; how a session's behaviour relates to its purchase is unchanged.
+# - price_shock: base-rate shift. Prices rise 20 %, purchase log-odds fall with price sensitivity;
+#   sessions look the same, fewer of them buy.
+# - browse_heavy_audience: concept drift. A new audience (social and TikTok campaigns, mostly
+#   mobile) browses differently: its non-buyers view many products and add to the cart as a wish
+#   list, its buyers arrive from a search and check out within a few steps, so many views and cart
+#   adds no longer mean what they meant (P(purchase | in-session behaviour) changes).
+SCENARIOS = ("baseline", "young_mobile_influx", "price_shock", "browse_heavy_audience")
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,7 @@ class SimulationConfig:
     offer_discount_pct: float = 10.0
     offer_uplift_logit: float = 0.6  # true effect of an offer on purchase log-odds, scaled by price sensitivity
     base_logit: float = -5.0  # tunes conversion to ~2-4 %
+    browse_heavy_share: float = 0.35  # browse_heavy_audience: share of sessions from the new audience
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -33,3 +43,5 @@ class SimulationConfig:
             raise ValueError("days, users and sessions_per_day must be >= 1 and products >= 10")
         if not 0.0 <= self.dirty_rate < 0.5:
             raise ValueError("dirty_rate must be in [0, 0.5)")
+        if not 0.0 <= self.browse_heavy_share <= 1.0 or self.drift_start_day < 0:
+            raise ValueError("browse_heavy_share must be in [0, 1] and drift_start_day >= 0")

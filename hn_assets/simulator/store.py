@@ -88,6 +88,7 @@ class StoreSimulation:
         self.customers: list[Customer] = []
         self.visitors: list[Visitor] = []
         self.anonymous: list[Visitor] = []
+        self.browse_heavy: list[Visitor] = []  # the browse_heavy_audience scenario's new audience
         self.rates = RateWalk(random.Random(f"hn-{cfg.seed}-rates"))
         self.promotions = plan_promotions(
             cfg.start_date, cfg.days, self.categories, random.Random(f"hn-{cfg.seed}-promos"), SCHEMA_VERSION
@@ -135,6 +136,28 @@ class StoreSimulation:
             rng.random() < 0.7,
         )
         self.anonymous.append(v)
+        return v
+
+    def _browse_heavy_visitor(self, rng: random.Random) -> Visitor:
+        """A visitor of the browse_heavy_audience scenario: new to the store (not a customer), mostly
+        on mobile, from social campaigns; about as likely to buy as the store's usual visitor, but
+        browsing in another way (behaviour.browse_heavy_events)."""
+        if self.browse_heavy and rng.random() < 0.3:
+            return rng.choice(self.browse_heavy)
+        country = rng.choices(list(COUNTRIES), [c[2] for c in COUNTRIES.values()])[0]
+        tz, currency, _, _ = COUNTRIES[country]
+        v = Visitor(
+            f"v-{rng.getrandbits(48):012x}",
+            country.split("-")[0],
+            tz,
+            currency,
+            rng.choice(("mobile", "mobile", "mobile", "desktop", "tablet")),
+            rng.gauss(1.0, 0.9),
+            rng.betavariate(2, 3),
+            rng.random() < 0.7,
+            browse_heavy=True,
+        )
+        self.browse_heavy.append(v)
         return v
 
     def _zone(self, name: str) -> ZoneInfo:
@@ -190,8 +213,11 @@ class StoreSimulation:
         cum_visits = list(itertools.accumulate(v.customer.visit_rate for v in self.visitors))
         factor = (1.15 if day.weekday() >= 5 else 1.0) * (1.8 if ctx.shopping_event else 1.0)
         n_sessions = max(1, round(cfg.sessions_per_day * factor * rng.gauss(1.0, 0.05)))
+        audience = cfg.scenario == "browse_heavy_audience" and d >= cfg.drift_start_day
         for _ in range(n_sessions):
-            if rng.random() < cfg.anonymous_share:
+            if audience and rng.random() < cfg.browse_heavy_share:
+                visitor = self._browse_heavy_visitor(rng)
+            elif rng.random() < cfg.anonymous_share:
                 visitor = self._anonymous_visitor(rng)
             else:
                 visitor = rng.choices(self.visitors, cum_weights=cum_visits)[0]
@@ -222,6 +248,8 @@ class StoreSimulation:
         )
         if channel == "email" and (c is None or not c.consent_marketing):
             channel = "direct"
+        if v.browse_heavy:
+            channel = rng.choices(("social", "tiktok_ads", "organic_search"), (0.5, 0.2, 0.3))[0]
         hour = rng.choices(_HOURS, HOUR_PROFILE)[0]
         local = datetime(
             day.year, day.month, day.day, hour, rng.randint(0, 59), rng.randint(0, 59), tzinfo=self._zone(v.timezone)

@@ -10,7 +10,17 @@ from hn_assets.defs.resources import FeatureStoreResource, WarehouseResource
 from hn_assets.features.sources import GOLD_SOURCES
 from hn_assets.features.store import repo_fingerprint
 from hn_assets.features.training_set import LABEL, SavedTrainingSet
-from hn_assets.policies import WEEKLY
+from hn_assets.policies import RETRAINING
+
+
+class TrainingSetConfig(dg.Config):
+    """Which snapshots the training set takes: a sliding window of recent weeks (the retraining
+    trigger trains on the world as it is now). Defaults: every snapshot (the window is off)."""
+
+    window_weeks: int | None = None  # the most recent N weeks before window_end; None: no lower bound
+    # Exclusive end (YYYY-MM-DD, midnight UTC), e.g. a drift day for a backtest; None: the newest snapshot.
+    window_end: str | None = None
+
 
 FEATURE_SERVICE = "purchase_intent_v1"
 TRAINING_SET = "purchase_intent"
@@ -80,18 +90,24 @@ def _online_asset(view: str):
     group_name="features",
     kinds={"parquet"},
     deps=[feast_registry, dg.AssetKey("fct_session_snapshots")],
-    freshness_policy=WEEKLY,  # retrained weekly, unlike the rest of its layer
+    freshness_policy=RETRAINING,  # rebuilt with each retraining, unlike the rest of its layer
     description="Purchase-intent training set: the fct_session_snapshots spine (each row's user and "
     "last viewed product at as_of) joined point-in-time with feature service "
     f"`{FEATURE_SERVICE}`; versioned under lake/training_sets/{TRAINING_SET}/. Its value "
-    "(version, path, window) is what the model asset trains on.",
+    "(version, path, window) is what the model asset trains on. Run config: a sliding window of "
+    "recent weeks (`window_weeks`, `window_end`; default: every snapshot).",
 )
 def purchase_intent_training_set(
-    feature_store: FeatureStoreResource, warehouse: WarehouseResource
+    config: TrainingSetConfig, feature_store: FeatureStoreResource, warehouse: WarehouseResource
 ) -> dg.Output[SavedTrainingSet]:
-    from hn_assets.features.training_set import historical_features, save, spine
+    from datetime import date
 
-    entity_rows = spine(warehouse.gold_files("fct_session_snapshots"))
+    from hn_assets.features.training_set import historical_features, save, spine, window
+
+    end = date.fromisoformat(config.window_end) if config.window_end else None
+    entity_rows = window(spine(warehouse.gold_files("fct_session_snapshots")), config.window_weeks, end)
+    if entity_rows.is_empty():
+        raise dg.Failure(f"no snapshots in the training window (weeks={config.window_weeks}, end={end})")
     joined = historical_features(feature_store.store(), entity_rows, FEATURE_SERVICE)
     features = [c for c in joined.columns if c not in entity_rows.columns]
     saved = save(joined, feature_store.training_sets(TRAINING_SET), FEATURE_SERVICE, features)
@@ -107,6 +123,8 @@ def purchase_intent_training_set(
             "end": str(saved.end),
             "feature_service": FEATURE_SERVICE,
             "features": saved.features,
+            "window_weeks": str(config.window_weeks),
+            "window_end": str(config.window_end or "newest snapshot"),
         },
     )
 
