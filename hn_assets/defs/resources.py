@@ -185,6 +185,46 @@ class ReportStoreResource(dg.ConfigurableResource):
         return folder
 
 
+class BentoMLResource(dg.ConfigurableResource):
+    """The BentoML store (models and built Bentos) and the HN_HOME a served Bento reads.
+
+    `home` is BENTOML_HOME (default `$HN_HOME/bentoml`); `serve_home` the store a smoke-checked
+    server reads through its sandbox (default HN_HOME); `api_key` what the check sends when the
+    service has its key on (HN_SERVING_API_KEY)."""
+
+    home: str | None = None
+    serve_home: str | None = None
+    api_key: str | None = None
+    smoke_timeout_seconds: int = 240
+
+    @property
+    def bentoml_home(self) -> Path:
+        from hn_assets.serving.smoke import bentoml_home
+
+        return Path(self.home) if self.home else bentoml_home(get_settings().home)
+
+    @property
+    def store_home(self) -> Path:
+        return Path(self.serve_home or get_settings().home)
+
+    @property
+    def smoke_api_key(self) -> str | None:
+        return self.api_key or os.environ.get("HN_SERVING_API_KEY") or None
+
+
+class AlertSinkResource(dg.ConfigurableResource):
+    """Where alerts go (hn_assets/monitoring/alerts.py): a JSON log line always, and a POST to
+    `webhook_url` when set (default HN_ALERT_WEBHOOK_URL; none: log only)."""
+
+    webhook_url: str | None = None
+    timeout_seconds: float = 5.0
+
+    def sink(self):
+        from hn_assets.monitoring.alerts import AlertSink
+
+        return AlertSink(self.webhook_url or get_settings().alert_webhook_url, self.timeout_seconds)
+
+
 class SimulatorTruthResource(dg.ConfigurableResource):
     """The simulator's ground truth: read only by the evaluation's labelled checks (the uplift
     estimate against the true effect), never by training; real data has none."""
@@ -289,6 +329,8 @@ def default_resources() -> dict:
         "model_registry": ModelRegistryResource(),
         "reports": ReportStoreResource(),
         "simulator_truth": SimulatorTruthResource(),
+        "alerts": AlertSinkResource(),
+        "bentoml_store": BentoMLResource(),
         "mlflow_tracking": mlflow_tracking,
         "dbt": dbt_resource(),
         # Asset values (training-set, model and evaluation references) between the model chain's
