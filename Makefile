@@ -17,12 +17,13 @@ UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 DAGSTER := $(BIN)/dagster
 DEMO_ARGS ?=
 
-.PHONY: help install demo test ui clean validate bench redis-server
+.PHONY: help install demo test ui serve clean validate bench redis-server
 
 help:
 	@echo "make demo      install, simulate the H.N store and materialise every asset"
 	@echo "make test      install and run the test suite (own temporary data)"
 	@echo "make ui        Dagster UI on http://127.0.0.1:3000"
+	@echo "make serve     the champion's Bento on http://127.0.0.1:3001 (after 'make demo')"
 	@echo "make validate  dagster definitions validate -w workspace.yaml"
 	@echo "make bench     run the benchmarks in bench/"
 	@echo "make clean     remove HN_HOME ($(HN_HOME)) if 'make demo' made it, and build output"
@@ -81,6 +82,15 @@ bench: install
 	bash .ci/system-packages.sh redis-server wrk
 	$(BIN)/python bench/online_feature_latency.py
 	$(BIN)/python bench/landing_to_gold.py --sizes 1 5 10
+	$(BIN)/python bench/scoring.py --home "$(HN_HOME)"  # the demo store (make demo first)
+
+# The champion's Bento (built by `make demo`: asset purchase_intent_bento) against the demo's stores.
+# BENTOML_HOME lives under HN_HOME; SERVE_ARGS are passed to `bentoml serve`.
+BENTOML_HOME := $(HN_HOME)/bentoml
+SERVE_BENTO ?= purchase_intent:latest
+serve: install
+	@[ -d "$(BENTOML_HOME)/bentos/$(firstword $(subst :, ,$(SERVE_BENTO)))" ] || { echo "no Bento $(SERVE_BENTO) under $(BENTOML_HOME): run 'make demo' first (HN_HOME=$(HN_HOME))"; exit 2; }
+	BENTOML_HOME="$(BENTOML_HOME)" BENTOML_DO_NOT_TRACK=true $(BIN)/bentoml serve $(SERVE_BENTO) --host 127.0.0.1 --port 3001 $(SERVE_ARGS)
 
 clean:
 	rm -rf "$(HN_HOME)" dbt_project/target dbt_project/logs .pytest_cache

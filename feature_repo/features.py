@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, ValueType
 from feast.data_format import ParquetFormat
-from feast.types import Bool, Float64, Int64, String
+from feast.types import Bool, Float64, Int64, String, UnixTimestamp
 
 from hn_assets.features.sources import GOLD_SOURCES
 from hn_assets.settings import get_settings
@@ -59,6 +59,9 @@ user_history = FeatureView(
         Field(name="days_since_last_purchase", dtype=Int64),
         Field(name="preferred_category", dtype=String),
         Field(name="sessions_last_30d", dtype=Int64),
+        # Not a model input (the feature service leaves it out): the scoring service computes
+        # days_since_last_purchase from it at request time (hn_assets/features/request_time.py).
+        Field(name="last_purchase_at", dtype=UnixTimestamp),
     ],
     description="Point-in-time purchase and visit history of a customer.",
     owner="team:ml",

@@ -1,0 +1,83 @@
+"""Small pure pieces of the scoring service: request-time features (one definition, two forms),
+session numbering by the 30-minute rule, the live session state, validation limits."""
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import polars as pl
+import pytest
+from pydantic import ValidationError
+
+from hn_assets.features.request_time import request_time_features, with_request_time_features
+from hn_assets.serving import schemas
+from hn_assets.serving.sessions import BatchSessions, LiveSessions
+
+
+def test_request_time_features_scalar_equals_frame_form():
+    at = [datetime(2026, 9, 5, 23, 30, tzinfo=UTC), datetime(2026, 9, 6, 0, 10, tzinfo=UTC)]
+    start = [datetime(2026, 9, 5, 23, 0, tzinfo=UTC)] * 2
+    bought = [datetime(2026, 9, 1, 22, 0, tzinfo=UTC), None]
+    frame = pl.DataFrame({"t": at, "s": start, "tz": ["Asia/Tokyo", "America/New_York"], "lp": bought})
+    out = with_request_time_features(frame, at="t", session_start="s", timezone="tz", last_purchase_at="lp")
+    for i, row in enumerate(out.iter_rows(named=True)):
+        scalar = request_time_features(at[i], start[i], frame["tz"][i], bought[i])
+        assert {k: row[k] for k in scalar} == scalar
+    assert out["days_since_last_purchase"][0] == 4 and out["seconds_since_start"][1] == 4200.0
+
+
+def test_batch_session_numbers_follow_the_30_minute_rule():
+    t0 = datetime(2026, 9, 1, 10, tzinfo=UTC).timestamp()
+    batch = BatchSessions({"v": ([1, 2], [t0, t0 + 7200], [t0 + 600, t0 + 7800])})
+    assert batch.number_at("v", t0 + 300, 1800) == 1  # inside session 1
+    assert batch.number_at("v", t0 + 600 + 1800, 1800) == 1  # within the timeout after it
+    assert batch.number_at("v", t0 + 600 + 1801, 1800) == 2  # a gap over the timeout: the next number
+    assert batch.number_at("v", t0 + 3 * 3600, 1800) == 3  # after everything: a new session
+    assert batch.number_at("v", t0 - 3600, 1800) == 1 and batch.number_at("new", t0, 1800) == 1
+
+
+def test_live_sessions_continue_and_split_by_the_timeout(tmp_path):
+    sessions = LiveSessions(tmp_path / "s.db", BatchSessions(), timeout_seconds=1800)
+    t = datetime(2026, 9, 1, 10, tzinfo=UTC)
+
+    def ev(i, kind, at):
+        return (
+            "tok",
+            {
+                "event_id": f"e{i}",
+                "event_type": kind,
+                "event_timestamp": at,
+                "timezone": "Europe/Berlin",
+                "product_id": "P1",
+                "device": "mobile",
+                "channel": "direct",
+            },
+        )
+
+    pushed = []
+    keys = sessions.apply([ev(1, "page_view", t), ev(2, "add_to_cart", t + timedelta(minutes=5))], pushed.extend)
+    assert keys == ["tok#1", "tok#1"] and pushed[-1]["cart_adds_so_far"] == 1
+    assert sessions.apply([ev(3, "page_view", t + timedelta(minutes=40))], pushed.extend) == ["tok#2"]
+    number, live = sessions.current("tok", t + timedelta(minutes=50))
+    assert number == 2 and live.state._events == 1
+    assert sessions.current("tok", t + timedelta(hours=5))[1] is None
+
+
+def test_limits_and_field_names():
+    body = {"visitor_id": "v", "consent": {"analytics": True}}
+    with pytest.raises(ValidationError) as err:
+        schemas.ScoreRequest.model_validate(body)
+    assert schemas.validation_detail(err.value)[0]["field"] == "consent.personalisation"
+    event = {
+        "event_id": "e",
+        "event_type": "page_view",
+        "event_timestamp": "2026-09-01T10:00:00Z",
+        "visitor_id": "v",
+        "analytics_consent": True,
+        "timezone": "Europe/Berlin",
+    }
+    assert len(schemas.parse_events(orjson.dumps(event)).events) == 1
+    with pytest.raises(schemas.TooLarge):
+        schemas.parse_events(orjson.dumps([event] * (schemas.MAX_EVENTS_PER_REQUEST + 1)))
+    with pytest.raises(ValidationError):
+        schemas.parse_events(orjson.dumps({**event, "timezone": "Berlin"}))
+    assert "ScoreResponse" in schemas.openapi()["components"]["schemas"]

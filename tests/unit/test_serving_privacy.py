@@ -1,0 +1,40 @@
+"""Live pseudonymisation equals bronze's privacy filter on the same rows."""
+
+from datetime import UTC, datetime
+
+import polars as pl
+
+from hn_assets.contracts import FEEDS
+from hn_assets.ingest.privacy import Pseudonymiser, apply_privacy
+from hn_assets.serving.privacy import LiveIds
+
+KEY = b"unit-test-key"
+
+
+def test_live_ids_equal_the_bronze_filter_with_and_without_consent():
+    contract = FEEDS["clickstream_events"]
+    rows = [
+        ("v1", "C0000001", "cs-1", True, datetime(2026, 9, 1, 23, 59, tzinfo=UTC)),
+        ("v1", "C0000001", "cs-1", False, datetime(2026, 9, 1, 23, 59, tzinfo=UTC)),
+        ("v2", None, None, False, datetime(2026, 9, 2, 0, 1, tzinfo=UTC)),
+        ("v3", None, "cs-3", True, datetime(2026, 9, 3, 12, 0, tzinfo=UTC)),
+    ]
+    frame = pl.DataFrame(
+        {
+            "visitor_id": [r[0] for r in rows],
+            "user_id": [r[1] for r in rows],
+            "client_session_id": [r[2] for r in rows],
+            "analytics_consent": [r[3] for r in rows],
+            "event_timestamp": [r[4] for r in rows],
+            "order_id": [None] * len(rows),
+        },
+        schema_overrides={"user_id": pl.String, "client_session_id": pl.String, "order_id": pl.String},
+    )
+    bronze = apply_privacy(frame, contract, Pseudonymiser(KEY))
+    live = LiveIds(KEY)
+    for (visitor, user, client, consent, at), expected in zip(rows, bronze.iter_rows(named=True)):
+        assert live.ids(visitor, user, client, consent, at) == (
+            expected["visitor_id"],
+            expected["user_id"],
+            expected["client_session_id"],
+        )
