@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,6 +148,9 @@ class LiveSessions:
         self.batch = batch or BatchSessions()
         self.timeout = float(timeout_seconds if timeout_seconds is not None else session_rules().timeout_seconds)
         self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        # /events runs in a thread pool: one writer transaction per worker at a time on the shared
+        # connection (BEGIN IMMEDIATE serialises the workers; this lock, the threads of one worker).
+        self._write_lock = threading.Lock()
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._read = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -180,6 +184,10 @@ class LiveSessions:
         called with the snapshots (session_key added) inside the transaction (the push); returns the
         session key of each event. Event fields: event_id, event_type, event_timestamp (aware),
         product_id, user_id (token or None), timezone, device, channel, country, client_session_id."""
+        with self._write_lock:
+            return self._apply(events, on_snapshots)
+
+    def _apply(self, events, on_snapshots) -> list[str]:
         from hn_assets.online.session import Event
 
         keys, snapshots, touched = [], [], {}
