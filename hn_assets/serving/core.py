@@ -20,6 +20,7 @@ exactly what the service saw.
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import threading
 import time
@@ -47,6 +48,7 @@ SESSION_FEATURES = (
     "device",
     "channel",
 )
+_DEPTH = {True: "policy: offer to no one", False: "policy: offer to everyone"}  # an infinite cutoff
 DEFAULT_PRIOR = 0.03  # only when not even the training data's prior is known (no model folder at all)
 
 
@@ -283,8 +285,9 @@ class ServingCore:
             "margin": uplift.margin,
             "discount": uplift.discount,
             "expected_gain": gain,
-            "cutoff": uplift.cutoff,
-            "reason": "policy",
+            # JSON has no infinity: a depth of "everyone" / "no one" is said in `reason` instead.
+            "cutoff": uplift.cutoff if math.isfinite(uplift.cutoff) else None,
+            "reason": "policy" if math.isfinite(uplift.cutoff) else _DEPTH[uplift.cutoff > 0],
         }
 
     def _log(self, req, answer: dict, vector: dict, client_session, latency_ms: float, at: datetime) -> None:

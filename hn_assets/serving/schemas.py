@@ -84,8 +84,14 @@ class Decision(BaseModel):
     margin: float = Field(description="Margin of a typical basket (EUR).")
     discount: float = Field(description="The discount's cost on a typical basket (EUR).")
     expected_gain: float | None = Field(description="(p1 - p0) * margin - p1 * discount (EUR).")
-    cutoff: float = Field(description="Offer when the expected gain exceeds this (EUR), learnt on held-out offers.")
-    reason: str = Field(description="`policy`, or why no offer was considered (e.g. `no uplift model`).")
+    cutoff: float | None = Field(
+        description="Offer when the expected gain exceeds this (EUR), learnt on held-out offers; null when the "
+        "learnt depth is everyone or no one (`reason` says which)."
+    )
+    reason: str = Field(
+        description="`policy`, `policy: offer to everyone` / `policy: offer to no one`, or why no offer was "
+        "considered (e.g. `no uplift model`)."
+    )
 
 
 class ScoreResponse(BaseModel):
