@@ -50,7 +50,7 @@ def _last_build(instance: dg.DagsterInstance) -> dict | None:
     automation_condition=dg.AutomationCondition.eager(),
     description="The champion (models:/purchase_intent@champion) imported into the BentoML store under "
     "BENTOML_HOME ($HN_HOME/bentoml) and the purchase-intent Bento (bentos/purchase_intent/) built offline, "
-    "tagged purchase_intent:v<model version>-<serving code fingerprint>. Rebuilt when the champion version "
+    "tagged `purchase_intent:v{model version}-{serving code fingerprint}`. Rebuilt when the champion version "
     "or the serving code changes; otherwise no materialisation (an observation says why).",
 )
 def purchase_intent_bento(
