@@ -40,14 +40,17 @@ CHAMPION = dg.AssetKey("purchase_intent_champion")
 
 
 def _train(instance, **config):
+    """The training chain up to the champion (the job `purchase_intent_training` minus the Bento it
+    also builds: tests/integration/test_bento_asset.py covers that, and it costs minutes per run)."""
     from hn_assets.definitions import defs
+    from hn_assets.defs.automation import TRAINING_CHAIN
 
     # The gate runs with its default thresholds (PromotionConfig).
     run_config = {"ops": {"purchase_intent_model": {"config": {"search_budget": 1, **config}}}}
-    return (
-        defs()
-        .resolve_job_def("purchase_intent_training")
-        .execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+    definitions = defs()
+    chain = (TRAINING_CHAIN - dg.AssetSelection.groups("serving")).resolve(definitions.resolve_asset_graph())
+    return definitions.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance, run_config=run_config, asset_selection=list(chain), raise_on_error=False
     )
 
 

@@ -223,6 +223,7 @@ def _real_service_or_skip():
         pytest.skip("no purchase_intent_bento asset yet (issue #12): nothing builds the Bento")
 
 
+@pytest.mark.slow  # builds and trains its own 21-day store: ~10 min on 2 cores (`pytest -m slow`)
 def test_replay_against_the_real_service(hn_home, capsys):
     _real_service_or_skip()
     import dagster as dg
