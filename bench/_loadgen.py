@@ -99,21 +99,10 @@ class Server:
         return self
 
     def stop(self) -> None:
+        from hn_assets.serving.smoke import stop_process_group
+
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGINT, 10), (signal.SIGTERM, 5)):
-            try:
-                proc.send_signal(sig)
-                proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        else:
-            proc.kill()
-            proc.wait(5)
-        with contextlib.suppress(ProcessLookupError, PermissionError):  # workers left behind: this group only
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc)
 
     def rss_mb(self) -> dict[str, float]:
         """RSS of the main process and of each child (workers), MB."""

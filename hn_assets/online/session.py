@@ -24,6 +24,24 @@ COUNTED = {
     "search": "searches_so_far",
 }
 
+# The model inputs of a snapshot (the fields of the feature view `session_activity`, in its order);
+# the first seven are counts, zero before a session's first event.
+SNAPSHOT_FEATURES = (
+    "events_so_far",
+    "page_views_so_far",
+    "product_views_so_far",
+    "distinct_products_so_far",
+    "cart_adds_so_far",
+    "cart_removes_so_far",
+    "searches_so_far",
+    "seconds_since_start",
+    "local_hour",
+    "is_weekend",
+    "device",
+    "channel",
+)
+SNAPSHOT_COUNTS = SNAPSHOT_FEATURES[:7]
+
 
 @dataclass(frozen=True)
 class Event:

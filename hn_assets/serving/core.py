@@ -32,22 +32,9 @@ import orjson
 
 from hn_assets.features.request_time import request_time_features
 from hn_assets.models.policy import expected_gain
+from hn_assets.online.session import SNAPSHOT_COUNTS, SNAPSHOT_FEATURES
 from hn_assets.serving.online import PRODUCT_VIEW, SESSION_VIEW, USER_VIEW, OnlineStoreUnavailable
 
-SESSION_FEATURES = (
-    "events_so_far",
-    "page_views_so_far",
-    "product_views_so_far",
-    "distinct_products_so_far",
-    "cart_adds_so_far",
-    "cart_removes_so_far",
-    "searches_so_far",
-    "seconds_since_start",
-    "local_hour",
-    "is_weekend",
-    "device",
-    "channel",
-)
 _DEPTH = {True: "policy: offer to no one", False: "policy: offer to everyone"}  # an infinite cutoff
 DEFAULT_PRIOR = 0.03  # only when not even the training data's prior is known (no model folder at all)
 
@@ -152,7 +139,7 @@ class ServingCore:
         groups: list[str] = []
         fallback_reason = None if model else (self.model_error or "no model loaded")
         if live is None:
-            features.update(dict.fromkeys(SESSION_FEATURES[:7], 0))
+            features.update(dict.fromkeys(SNAPSHOT_COUNTS, 0))
         session_row, session_ts, personalised, history = {}, None, False, {}
         user = user or (live.user if live is not None and consent.analytics else None)
         product = live.last_product if live is not None else None
@@ -165,7 +152,7 @@ class ServingCore:
             got = self.reader.read_many(wanted)  # one statement for every view
             session_row, session_ts = got[SESSION_VIEW]
             if session_row:
-                features.update({k: session_row.get(k) for k in SESSION_FEATURES})
+                features.update({k: session_row.get(k) for k in SNAPSHOT_FEATURES})
                 groups.append("session")
             personalised = bool(consent.personalisation and user)
             if personalised:

@@ -179,6 +179,26 @@ def _bentoml() -> str:
     return str(candidate) if candidate.exists() else "bentoml"
 
 
+def stop_process_group(proc: subprocess.Popen | None, interrupt_seconds: float = 10) -> None:
+    """Stop a server started in its own process group: SIGINT (a graceful shutdown), then SIGTERM,
+    then SIGKILL, and finally SIGKILL to the group for workers the main process left behind."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        for sig, wait in ((signal.SIGINT, interrupt_seconds), (signal.SIGTERM, 5)):
+            try:
+                proc.send_signal(sig)
+                proc.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        else:
+            proc.kill()
+            proc.wait(5)
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # this group only
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 @dataclass
 class ServedBento:
     """`with ServedBento(tag, hn_home, bentoml_home) as server:` serves `tag` on a free local port."""
@@ -240,21 +260,7 @@ class ServedBento:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            for sig, wait in ((signal.SIGINT, 15), (signal.SIGTERM, 5)):
-                try:
-                    proc.send_signal(sig)
-                    proc.wait(wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-            else:
-                proc.kill()
-                proc.wait(5)
-        with contextlib.suppress(ProcessLookupError, PermissionError):  # workers left behind: its group only
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc, interrupt_seconds=15)
 
     def __enter__(self) -> ServedBento:
         return self.start()

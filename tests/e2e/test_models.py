@@ -14,26 +14,13 @@ import dagster as dg
 import numpy as np
 import pytest
 
+from hn_assets.online.session import SNAPSHOT_FEATURES
 from hn_assets.simulator import SimulationConfig, simulate
 
 pytestmark = pytest.mark.e2e
 
 STORE = SimulationConfig(seed=11, days=28, users=1500, products=40, sessions_per_day=450, dirty_rate=0.01)
-# The in-session view only (no history, no product).
-SESSION_ONLY = [
-    "events_so_far",
-    "page_views_so_far",
-    "product_views_so_far",
-    "distinct_products_so_far",
-    "cart_adds_so_far",
-    "cart_removes_so_far",
-    "searches_so_far",
-    "seconds_since_start",
-    "local_hour",
-    "is_weekend",
-    "device",
-    "channel",
-]
+SESSION_ONLY = list(SNAPSHOT_FEATURES)  # the in-session view only (no history, no product)
 # An ablation that must lose: the candidates see two in-session counts and nothing else.
 WEAK_FEATURES = ["events_so_far", "cart_adds_so_far"]
 CHAMPION = dg.AssetKey("purchase_intent_champion")

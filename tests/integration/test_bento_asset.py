@@ -5,26 +5,14 @@ Bento on a free port and passes; materialising again with the same champion buil
 import dagster as dg
 import pytest
 
+from hn_assets.online.session import SNAPSHOT_FEATURES
 from hn_assets.simulator import SimulationConfig, simulate
 
 pytestmark = pytest.mark.integration
 
 # Small, but long enough for the temporal split of the training chain.
 STORE = SimulationConfig(seed=5, days=21, users=700, products=40, sessions_per_day=260, dirty_rate=0.01)
-SESSION_ONLY = [
-    "events_so_far",
-    "page_views_so_far",
-    "product_views_so_far",
-    "distinct_products_so_far",
-    "cart_adds_so_far",
-    "cart_removes_so_far",
-    "searches_so_far",
-    "seconds_since_start",
-    "local_hour",
-    "is_weekend",
-    "device",
-    "channel",
-]
+SESSION_ONLY = list(SNAPSHOT_FEATURES)  # the in-session view only (no history, no product)
 BENTO = dg.AssetKey("purchase_intent_bento")
 
 

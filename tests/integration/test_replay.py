@@ -25,6 +25,7 @@ import orjson
 import pytest
 
 from hn_assets.cli import main
+from hn_assets.online.session import SNAPSHOT_FEATURES
 from hn_assets.replay import recorded_store
 from hn_assets.simulator import SimulationConfig
 
@@ -192,20 +193,7 @@ def test_replay_without_a_service_or_a_store_says_so(hn_home, capsys):
 
 # ---- the real service ------------------------------------------------------------------------------
 REAL_STORE = SimulationConfig(seed=5, days=21, users=700, products=40, sessions_per_day=260, dirty_rate=0.01)
-SESSION_ONLY = [
-    "events_so_far",
-    "page_views_so_far",
-    "product_views_so_far",
-    "distinct_products_so_far",
-    "cart_adds_so_far",
-    "cart_removes_so_far",
-    "searches_so_far",
-    "seconds_since_start",
-    "local_hour",
-    "is_weekend",
-    "device",
-    "channel",
-]
+SESSION_ONLY = list(SNAPSHOT_FEATURES)  # the in-session view only (no history, no product)
 
 
 def _real_service_or_skip():
