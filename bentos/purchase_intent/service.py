@@ -21,6 +21,9 @@ How the service finds its stores (environment, read by hn_assets/settings.py in 
   stays 503.
 - HN_SERVING_API_KEY: when set, every /score and /events needs the header `X-API-Key: <key>`
   (else 401); unset (the local demo) means no authentication.
+- HN_SERVING_REASONS (default `path`): how the top three reasons are computed: `path`, the tree
+  path (Saabas) contributions, ~15 µs; `shap`, exact TreeSHAP, ~0.3 ms more per request
+  (model.PathContributions; their agreement is in docs/serving.md).
 - HN_SERVING_WORKERS (default 2): worker processes.
 - HN_SERVING_FOLLOW (default 1 for a `:latest` tag, else 0) and HN_SERVING_MODEL_POLL_SECONDS
   (default 5): each worker polls the BentoML store and, when the tag names a new model (the
@@ -91,6 +94,7 @@ class PurchaseIntent:
     def __init__(self) -> None:
         started = time.perf_counter()
         RUNTIME.api_key = os.environ.get("HN_SERVING_API_KEY", "").strip() or None
+        RUNTIME.reasons = os.environ.get("HN_SERVING_REASONS", "path")
         RUNTIME.metrics = Metrics()
         model_dir, error, current = None, None, None
         if self.model is not None:

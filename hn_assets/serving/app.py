@@ -105,6 +105,7 @@ class Runtime:
     metrics: object = None
     api_key: str | None = None
     follower: object | None = None
+    reasons: str = "path"  # model.REASON_METHODS (HN_SERVING_REASONS)
 
 
 RUNTIME = Runtime(metrics=_NoMetrics())
@@ -138,7 +139,7 @@ def build_core(model_dir: Path | None, worker: str, model_error: str | None = No
     model = None
     if model_dir is not None:
         try:
-            model = load_model_dir(model_dir)
+            model = load_model_dir(model_dir, RUNTIME.reasons)
         except Exception as exc:
             model_error = f"cannot load the model from {model_dir}: {exc!r}"[:300]
             log.exception("model load failed")
@@ -211,7 +212,7 @@ class ModelFollower:
         tag, path = found
         started = time.perf_counter()
         try:
-            loaded = load_model_dir(Path(path))
+            loaded = load_model_dir(Path(path), RUNTIME.reasons)
         except Exception:
             log.exception("cannot load %s: still serving %s", tag, self.current)
             self.failed = tag

@@ -19,6 +19,7 @@ exactly what the service saw.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import math
 import os
@@ -41,15 +42,19 @@ DEFAULT_PRIOR = 0.03  # only when not even the training data's prior is known (n
 
 class LandingAppender:
     """Raw events to `<landing>/clickstream_events/` as JSON lines: a hidden `.part` per worker,
-    published (renamed to `.jsonl`) every `max_age_seconds` and at close, never seen half-written."""
+    published (renamed to `.jsonl`) every `max_age_seconds` and at close, never seen half-written.
+    The open `.part` is held with an flock, as the inference log's: at start a worker publishes
+    only the parts of its name no live process holds (a killed predecessor's), never those of
+    another server's worker of the same name on the same HN_HOME."""
 
     def __init__(self, landing_dir: Path, worker: str, max_age_seconds: float = 60.0):
+        from hn_assets.serving.inference_log import publish_unheld
+
         self.folder = Path(landing_dir) / "clickstream_events"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.worker, self.max_age = worker, max_age_seconds
         self._lock, self._fd, self._seq = threading.Lock(), None, 0
-        for stale in self.folder.glob(f".live-{worker}-*.jsonl.part"):  # a killed predecessor's
-            self._publish_path(stale)
+        publish_unheld(self.folder, f".live-{worker}-*.jsonl.part")
 
     def _publish_path(self, part: Path) -> None:
         if part.stat().st_size == 0:
@@ -68,15 +73,18 @@ class LandingAppender:
                 name = f".live-{self.worker}-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{os.getpid()}-{self._seq}.jsonl.part"
                 self._part = self.folder / name
                 self._fd = os.open(self._part, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 self._deadline = now + self.max_age
             os.write(self._fd, data)
 
     def _publish_locked(self) -> None:
         if self._fd is None:
             return
-        os.close(self._fd)
-        self._fd = None
-        self._publish_path(self._part)
+        try:
+            self._publish_path(self._part)  # renamed while still held: no other worker takes it meanwhile
+        finally:
+            os.close(self._fd)
+            self._fd = None
 
     def close(self) -> None:
         with self._lock:

@@ -261,11 +261,18 @@ def finalise_stale(
     (a torn write after a machine crash) gets one, so the ingest quarantines it rather than joining
     it to another record. Returns the published files."""
     folder = feed_folder(landing_dir)
+    prefix = "." if worker_id is None else f".{_worker_name(worker_id)}-"
+    return publish_unheld(folder, f"{prefix}*{SUFFIX}{PART}", None if worker_id else stale_after_seconds)
+
+
+def publish_unheld(folder: Path, pattern: str, older_than_seconds: float | None = None) -> list[Path]:
+    """`finalise_stale` for any landing folder (the live clickstream appender uses it too): the
+    `.part` files matching `pattern` that no process holds with its flock (and, when given, last
+    written over `older_than_seconds` ago) are published."""
     if not folder.exists():
         return []
-    prefix = "." if worker_id is None else f".{_worker_name(worker_id)}-"
     published = []
-    for part in sorted(folder.glob(f"{prefix}*{SUFFIX}{PART}")):
+    for part in sorted(folder.glob(pattern)):
         try:
             fd = os.open(part, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -276,7 +283,7 @@ def finalise_stale(
             except BlockingIOError:
                 continue  # a live writer's file
             status = os.fstat(fd)
-            if worker_id is None and time.time() - status.st_mtime < stale_after_seconds:
+            if older_than_seconds is not None and time.time() - status.st_mtime < older_than_seconds:
                 continue
             if not os.path.exists(part):
                 continue  # published between our listing and our lock

@@ -12,8 +12,9 @@ connection per worker (query_only), on a store the service puts in WAL mode at s
 has no lean path here: the reader then goes through the SDK (`SdkOnlineReader`), correct but
 slower.
 
-Writes (`SessionPusher`): in-session snapshots go through Feast's push path (`store.push` on the
-push source `session_features_push`, online only), so every worker's next read sees them.
+Writes (`SessionPusher`): in-session snapshots go to the views of the push source
+`session_features_push` through Feast's online write path (the provider's `online_write_batch`,
+where `store.push` ends), so every worker's next read sees them.
 """
 
 from __future__ import annotations
@@ -220,26 +221,64 @@ class SdkOnlineReader:
 
 
 class SessionPusher:
-    """Pushes in-session snapshots to the online store through Feast's push path."""
+    """Writes in-session snapshots to the online store of every feature view fed by the push source
+    `session_features_push`, as `store.push(..., to=PushMode.ONLINE)` does, without its per-call
+    overhead: the views are resolved from the registry once, the values converted with Feast's own
+    type map (`python_values_to_proto_values`, the conversion the push path applies to each
+    column) and written with the provider's `online_write_batch`, the call the push path ends in.
+    Measured: `store.push` of one snapshot cost ~15 ms of CPU, two thirds of it rebuilding feature
+    views and services from the registry's protos (with typeguard checks) on every call and most
+    of the rest pandas -> Arrow -> proto; this costs ~0.3 ms. Rejected: `store.push` per event
+    (/events managed ~70 requests/s), writing SQL into Feast's tables (the provider knows its store:
+    SQLite or Redis). `tests/integration/test_scoring_service.py` holds the rows this writes equal,
+    byte for byte, to the rows `store.push` writes for the same snapshot. A `feast apply` that
+    changes these views needs a service restart (the views are read at start, as the reader's are).
 
-    def __init__(self, store, feature_types: dict):
-        import pandas as pd
+    On SQLite the write connection runs with `synchronous=NORMAL` (WAL): a commit no longer waits
+    for an fsync (~3-4 ms here); a power loss may lose the last pushes, which the next events and
+    the batch layer rebuild (the online store is derived state)."""
 
-        self.store, self._pd = store, pd
-        self.columns = list(feature_types)
+    def __init__(self, store, feature_types: dict | None = None):
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.type_map import python_values_to_proto_values
+
+        self.store, self.config = store, store.config
+        self._entity_key, self._to_protos = EntityKey, python_values_to_proto_values
+        self.views = [
+            view
+            for view in store.list_feature_views()
+            if view.stream_source is not None and view.stream_source.name == PUSH_SOURCE
+        ]
+        if not self.views:
+            raise ValueError(f"no feature view is fed by the push source {PUSH_SOURCE}")
+        self.columns = list(feature_types or {f.name: f.dtype for v in self.views for f in v.features})
+        self.provider = store._get_provider()
+        conn = getattr(getattr(self.provider, "online_store", None), "_get_conn", None)
+        if conn is not None and self.config.online_store.type == "sqlite":
+            conn(self.config).execute("PRAGMA synchronous=NORMAL")
 
     def push(self, snapshots: list[dict]) -> int:
-        """`snapshots`: dicts with session_key, as_of and the in-session features. Online only."""
-        from feast.data_source import PushMode
+        """`snapshots`: dicts with session_key, as_of (aware) and the in-session features."""
+        from feast.value_type import ValueType
 
         if not snapshots:
             return 0
-        frame = self._pd.DataFrame(
-            {
-                "session_key": [s["session_key"] for s in snapshots],
-                "as_of": self._pd.to_datetime([s["as_of"] for s in snapshots], utc=True),
-                **{c: [s.get(c) for s in snapshots] for c in self.columns},
+        keys = self._to_protos([s["session_key"] for s in snapshots], ValueType.STRING)
+        stamps = [s["as_of"] for s in snapshots]
+        for view in self.views:
+            join_key = view.entity_columns[0].name
+            columns = {
+                f.name: self._to_protos([s.get(f.name) for s in snapshots], f.dtype.to_value_type())
+                for f in view.features
             }
-        )
-        self.store.push(PUSH_SOURCE, frame, to=PushMode.ONLINE)
+            rows = [
+                (
+                    self._entity_key(join_keys=[join_key], entity_values=[key]),
+                    {name: values[i] for name, values in columns.items()},
+                    stamps[i],
+                    None,
+                )
+                for i, key in enumerate(keys)
+            ]
+            self.provider.online_write_batch(self.config, view, rows, progress=None)
         return len(snapshots)

@@ -74,7 +74,10 @@ class ScoreRequest(BaseModel):
 class Reason(BaseModel):
     feature: str = Field(description="Model input name.")
     value: float | str | None = Field(description="The value the model saw.")
-    contribution: float = Field(description="Its contribution to the log-odds of purchase (tree SHAP).")
+    contribution: float = Field(
+        description="Its contribution to the booster's log-odds of purchase: tree path (Saabas) contributions, "
+        "or TreeSHAP values when the service runs with HN_SERVING_REASONS=shap."
+    )
 
 
 class Decision(BaseModel):

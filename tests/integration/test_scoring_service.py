@@ -356,6 +356,39 @@ def test_lean_online_read_equals_the_sdk_before_and_after_a_push(serving_home):
     assert got["cart_adds_so_far"] == 1 and got["device"] == "tablet" and JOIN_KEYS
 
 
+def test_the_session_pusher_writes_what_feasts_push_writes(serving_home):
+    """SessionPusher skips store.push's per-call registry and pandas work: the rows it leaves in
+    the online store must be the ones store.push leaves for the same snapshot, byte for byte."""
+    import sqlite3
+
+    import pandas as pd
+    from feast.data_source import PushMode
+
+    from hn_assets.defs.resources import FeatureStoreResource
+    from hn_assets.features.store import PROJECT
+    from hn_assets.online.session import SNAPSHOT_FEATURES
+    from hn_assets.serving.online import PUSH_SOURCE, LeanOnlineReader, SessionPusher
+
+    home, _ = serving_home
+    store = FeatureStoreResource().store()
+    pusher = SessionPusher(store)
+    at = datetime(2026, 11, 30, 12, 0, 5, 250000, tzinfo=UTC)
+    snap = {"as_of": at, "device": "mobile", "channel": "social", "is_weekend": True, "seconds_since_start": 61.5}
+    snap |= {name: 2 for name in SNAPSHOT_FEATURES if name not in snap}
+    assert set(pusher.columns) <= set(snap), "a session feature the test does not fill"
+    store.push(PUSH_SOURCE, pd.DataFrame([{**snap, "session_key": "by-feast#1"}]), to=PushMode.ONLINE)
+    pusher.push([{**snap, "session_key": "by-pusher#1"}])
+
+    lean = LeanOnlineReader(home / "feast" / "online_store.db", PROJECT)
+    conn = sqlite3.connect(home / "feast" / "online_store.db")
+    sql = f'SELECT feature_name, value, event_ts FROM "{PROJECT}_session_activity" WHERE entity_key = ? ORDER BY 1'
+    feast_rows, pusher_rows = (
+        conn.execute(sql, (lean.entity_key("session_activity", key),)).fetchall()
+        for key in ("by-feast#1", "by-pusher#1")
+    )
+    assert len(feast_rows) == len(pusher.columns) and feast_rows == pusher_rows
+
+
 def test_fast_champion_equals_the_registered_model(serving_home):
     home, tag = serving_home
     from hn_assets.models.training import to_pandas

@@ -172,3 +172,49 @@ def test_the_load_check_falls_back_when_the_fast_path_is_wrong(data, tmp_path):
     check_champion(champion)
     assert not champion.fast and champion.why_slow
     assert champion.verify(rows)  # now through predict_proba: equal by construction
+
+
+def _saabas_from_lightgbm_tables(booster, prepared: np.ndarray) -> np.ndarray:
+    """Path contributions computed independently of the serving code, from LightGBM's own node
+    table (`trees_to_dataframe`) and leaf assignment (`predict(pred_leaf=True)`), walking each
+    leaf up to its root."""
+    nodes = booster.trees_to_dataframe().set_index("node_index")
+    names = booster.feature_name()
+    leaves = booster.predict(prepared, pred_leaf=True)
+    out = np.zeros((len(prepared), len(names) + 1))
+    for r in range(len(prepared)):
+        for tree, leaf in enumerate(leaves[r]):
+            node = f"{tree}-L{int(leaf)}"
+            while isinstance(nodes.at[node, "parent_index"], str):
+                parent = nodes.at[node, "parent_index"]
+                out[r, names.index(nodes.at[parent, "split_feature"])] += (
+                    nodes.at[node, "value"] - nodes.at[parent, "value"]
+                )
+                node = parent
+            out[r, -1] += nodes.at[node, "value"]
+    return out
+
+
+def test_path_reasons_are_the_saabas_contributions_and_sum_to_the_margin(data):
+    """The default reasons (model.PathContributions, tabulated per leaf) equal a direct walk of
+    LightGBM's trees for each row, and with the bias they add up to the booster's raw margin, as
+    TreeSHAP values (reasons="shap", LightGBM's pred_contrib) do."""
+    xt, yt, xv, yv, sample = data
+    candidate = training.lightgbm_candidates(xt, yt, xv, yv, FEATURES, budget=1, seed=7)[0].calibrate(xv, yv)
+    path, shap = Champion(candidate.estimator, "1"), Champion(candidate.estimator, "1", reasons="shap")
+    pipeline = candidate.estimator.calibrated_classifiers_[0].estimator.estimator
+    booster = pipeline.named_steps["model"].booster_
+    rows = sample[FEATURES].head(60).to_dict("records")
+    rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
+    prepared = np.vstack([path.row(r) for r in rows])
+    expected = _saabas_from_lightgbm_tables(booster, prepared)
+    margins = booster.predict(prepared, raw_score=True)
+    for i, row in enumerate(rows):
+        by_path, by_shap = path.predict(row).contributions, shap.predict(row).contributions
+        np.testing.assert_allclose(by_path, expected[i], rtol=1e-9, atol=1e-12)
+        assert by_path.sum() == pytest.approx(margins[i], abs=1e-9)
+        assert by_shap.sum() == pytest.approx(margins[i], abs=1e-9)
+        np.testing.assert_allclose(by_shap, booster.predict(prepared[i : i + 1], pred_contrib=True)[0], atol=1e-12)
+    assert any(not np.allclose(path.predict(r).contributions, shap.predict(r).contributions) for r in rows)
+    with pytest.raises(ValueError, match="reasons must be one of"):
+        Champion(candidate.estimator, "1", reasons="lime")

@@ -118,3 +118,28 @@ def test_events_from_many_threads_of_one_worker_never_collide(tmp_path):
     assert all(sessions.get(f"v{i}").state._events == 40 for i in range(8))
     unlocked = LiveSessions(tmp_path / "unlocked.db")  # thread timing: a few rounds make the collision certain
     assert any("within a transaction" in e for _ in range(5) for e in hammer(unlocked._apply))
+
+
+def test_a_worker_publishes_its_killed_predecessors_events_but_not_another_servers(tmp_path):
+    """Two servers on one HN_HOME name their workers alike (w1, w2): a starting w1 must not publish
+    the other server's open file (the other w1 still writes to it), only an abandoned one."""
+    from hn_assets.serving.core import LandingAppender
+
+    folder = tmp_path / "clickstream_events"
+    running = LandingAppender(tmp_path, "w1")
+    running.append([{"event_id": "e1"}])
+    open_part = next(folder.glob(".live-w1-*.jsonl.part"))
+    abandoned = folder / ".live-w1-20260101T000000000000Z-1-1.jsonl.part"  # a SIGKILLed worker's
+    abandoned.write_bytes(b'{"event_id": "e0"}\n')
+
+    starting = LandingAppender(tmp_path, "w1")  # the second server's w1
+    assert open_part.exists(), "the running worker's open file was published under it"
+    assert (folder / "live-w1-20260101T000000000000Z-1-1.jsonl").read_bytes() == b'{"event_id": "e0"}\n'
+
+    running.append([{"event_id": "e2"}])
+    running.close()
+    starting.close()
+    published = sorted(folder.glob("live-w1-*.jsonl"))
+    assert not list(folder.glob(".*.part"))
+    lines = sorted(line for p in published for line in p.read_bytes().splitlines())
+    assert lines == sorted([b'{"event_id":"e1"}', b'{"event_id":"e2"}', b'{"event_id": "e0"}'])
