@@ -154,23 +154,26 @@ class PathContributions:
     the top reasons of the two are compared on the champion's own rows (docs/serving.md)."""
 
     def __init__(self, booster, trees: int, ncol: int):
-        offsets, rows = [], []
+        offsets, rows, values = [], [], []
         for tree in booster.dump_model(num_iteration=trees)["tree_info"][:trees]:
             offsets.append(len(rows))
-            leaves: dict[int, np.ndarray] = {}
-            self._walk(tree["tree_structure"], np.zeros(ncol + 1), None, leaves)
-            rows.extend(leaves[i] for i in range(len(leaves)))
+            leaves: dict[int, tuple[np.ndarray, float]] = {}
+            self._walk(tree["tree_structure"], np.zeros(ncol + 1), True, leaves)
+            for i in range(len(leaves)):
+                rows.append(leaves[i][0])
+                values.append(leaves[i][1])
         self.table = np.array(rows, dtype=np.float64)  # (all leaves, ncol + bias)
+        self.leaf_values = np.array(values, dtype=np.float64)
         self.offsets = np.array(offsets, dtype=np.intp)
 
     @classmethod
-    def _walk(cls, node: dict, acc: np.ndarray, parent_value: float | None, leaves: dict) -> None:
+    def _walk(cls, node: dict, acc: np.ndarray, root: bool, leaves: dict) -> None:
         value = node["leaf_value"] if "leaf_index" in node else node["internal_value"]
-        acc = acc.copy()
-        if parent_value is None:
-            acc[-1] = value  # the root: the tree's expected output
+        if root:
+            acc = acc.copy()
+            acc[-1] = value  # the tree's expected output
         if "leaf_index" in node:
-            leaves[int(node["leaf_index"])] = acc
+            leaves[int(node["leaf_index"])] = (acc, float(value))
             return
         for side in ("left_child", "right_child"):
             child = node[side]
@@ -178,11 +181,17 @@ class PathContributions:
             step[int(node["split_feature"])] += (
                 child["leaf_value"] if "leaf_index" in child else child["internal_value"]
             ) - value
-            cls._walk(child, step, value, leaves)
+            cls._walk(child, step, False, leaves)
 
     def __call__(self, leaves: np.ndarray) -> np.ndarray:
         """Contributions (ncol + bias) from the leaf index of each tree."""
         return self.table[self.offsets + leaves.astype(np.intp)].sum(axis=0)
+
+    def margin(self, leaves: np.ndarray) -> float:
+        """The raw margin from the same leaves, summed tree after tree from 0 as LightGBM's
+        PredictRaw does (`np.add.accumulate` is sequential), so it is the booster's margin bit for
+        bit; the load-time check (`check_champion`) holds it to that."""
+        return float(np.add.accumulate(self.leaf_values[self.offsets + leaves.astype(np.intp)])[-1])
 
 
 class Unsupported(ValueError):
@@ -270,7 +279,7 @@ class _Booster:
     def __init__(self, model, ncol: int, order: list[str], margin: bool, reasons: str = "path"):
         if reasons not in REASON_METHODS:
             raise ValueError(f"reasons must be one of {REASON_METHODS}, not {reasons!r}")
-        self.margin_response, self.reasons = margin, reasons
+        self.margin_response, self.reasons, self._path = margin, reasons, None
         if hasattr(model, "booster_") and type(model).__module__.startswith("lightgbm"):
             self.kind = "lightgbm"
             if getattr(model, "objective_", "binary") not in ("binary", "cross_entropy", "xentropy"):
@@ -298,11 +307,19 @@ class _Booster:
         else:
             raise Unsupported(f"booster {type(model).__name__}")
 
-    def response(self, x: np.ndarray) -> tuple[float, float]:
-        """(the calibrator's input, the uncalibrated probability)."""
+    @property
+    def walks_leaves(self) -> bool:
+        """Path reasons: one leaf-index walk gives both the margin and the contributions."""
+        return self.kind == "lightgbm" and self._path is not None
+
+    def leaves(self, x: np.ndarray) -> np.ndarray:
+        return self._fast.leaves(x).copy()
+
+    def response(self, x: np.ndarray, leaves: np.ndarray | None = None) -> tuple[float, float]:
+        """(the calibrator's input, the uncalibrated probability); `leaves`: x's leaves, when known."""
         if self.kind == "lightgbm":
             if self.margin_response:
-                margin = self._fast.margin(x)
+                margin = self._path.margin(leaves) if leaves is not None else self._fast.margin(x)
                 return margin, 1.0 / (1.0 + math.exp(-margin))
             p = self._fast.output(x)
             return p, p
@@ -312,10 +329,12 @@ class _Booster:
         value = p.reshape(-1)[0]  # float32, as XGBClassifier.predict_proba gives it
         return value, float(value)
 
-    def contributions(self, x: np.ndarray) -> np.ndarray:
+    def contributions(self, x: np.ndarray, leaves: np.ndarray | None = None) -> np.ndarray:
         """Per-feature contributions to the margin, bias last: path (Saabas) or TreeSHAP values."""
         if self.kind == "lightgbm":
-            return self._path(self._fast.leaves(x)) if self._path is not None else self._fast.contributions(x)
+            if self._path is None:
+                return self._fast.contributions(x)
+            return self._path(leaves if leaves is not None else self._fast.leaves(x))
         import xgboost as xgb
 
         dm = xgb.DMatrix(
@@ -403,9 +422,11 @@ class Champion:
         if not self.fast:
             return Score(math.nan, self._registered_one(features), None)
         x = self.row(features)
+        first = self._members[0][0]
+        leaves = first.leaves(x) if first.walks_leaves else None
         total, raw0, n = 0.0, None, len(self._members)
         for booster, calibrator in self._members:
-            value, raw = booster.response(x)
+            value, raw = booster.response(x, leaves if booster is first else None)
             if raw0 is None:
                 raw0 = raw
             p = float(value) if calibrator is None else calibrator(value)
@@ -413,7 +434,7 @@ class Champion:
                 p = 1.0
             total += p
         probability = total / n if n > 1 else total
-        contrib = self._members[0][0].contributions(x) if contributions else None
+        contrib = first.contributions(x, leaves) if contributions else None
         return Score(raw0, probability, contrib)
 
     def _registered_one(self, features: dict) -> float:
