@@ -92,6 +92,27 @@ def with_request_time_features(
     return frame.with_columns(series)
 
 
+def user_history_in_session(history: dict, history_as_of: datetime | None, session_start: datetime | None) -> dict:
+    """Corrections to a user's online history row (the batch's latest, as of `history_as_of`) so
+    that it is what the point-in-time join gives a snapshot of the current session.
+
+    gold `user_features` has a row at every session start, so at any moment of a session the join
+    already counts that session in `sessions_last_30d` (and a first-ever session gives a row with
+    `lifetime_purchase_count` 0). A live session that started after the batch's latest row is not
+    in the online row yet: counted here (+1, or the first-session row when the user has none).
+    Not covered: the user's other sessions between the batch and this one, and sessions leaving the
+    30-day window since the batch (the daily batch bounds both to a day; the skew report measures
+    what is left). Without a session start (no event yet) there is no snapshot to match: nothing."""
+    if session_start is None:
+        return {}
+    if not history:
+        return {"lifetime_purchase_count": 0, "sessions_last_30d": 1}
+    # Feast's online store keeps event times in whole seconds: compare at that precision.
+    if history_as_of is None or _utc(session_start).replace(microsecond=0) > _utc(history_as_of):
+        return {"sessions_last_30d": int(history.get("sessions_last_30d") or 0) + 1}
+    return {}
+
+
 # Timestamps the training set joins beside a feature service so that the request-time features
 # can be recomputed at each row's as_of (Feast reference -> column); not model inputs themselves.
 REQUEST_TIME_INPUTS = {"user_history:last_purchase_at": "last_purchase_at"}

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import orjson
 
-from hn_assets.features.request_time import request_time_features
+from hn_assets.features.request_time import request_time_features, user_history_in_session
 from hn_assets.models.policy import expected_gain
 from hn_assets.online.session import SNAPSHOT_COUNTS, SNAPSHOT_FEATURES
 from hn_assets.serving.online import PRODUCT_VIEW, SESSION_VIEW, USER_VIEW, OnlineStoreUnavailable
@@ -148,7 +148,7 @@ class ServingCore:
         fallback_reason = None if model else (self.model_error or "no model loaded")
         if live is None:
             features.update(dict.fromkeys(SNAPSHOT_COUNTS, 0))
-        session_row, session_ts, personalised, history = {}, None, False, {}
+        session_row, session_ts, personalised, history, history_ts = {}, None, False, {}, None
         user = user or (live.user if live is not None and consent.analytics else None)
         product = live.last_product if live is not None else None
         wanted = [(SESSION_VIEW, session_key)]
@@ -164,7 +164,7 @@ class ServingCore:
                 groups.append("session")
             personalised = bool(consent.personalisation and user)
             if personalised:
-                history = got[USER_VIEW][0]
+                history, history_ts = got[USER_VIEW]
                 groups.append("user_history")
                 features.update(
                     {k: history.get(k) for k in ("lifetime_purchase_count", "avg_order_value_90d", "sessions_last_30d")}
@@ -188,6 +188,8 @@ class ServingCore:
             from datetime import timedelta
 
             start = session_ts - timedelta(seconds=float(session_row["seconds_since_start"]))
+        if personalised:  # this session counted as the batch will count it (request_time.py)
+            features.update(user_history_in_session(history, history_ts, start))
         timezone = live.timezone if live is not None else context.timezone
         now_features = request_time_features(at, start, timezone, history.get("last_purchase_at"))
         for name, value in now_features.items():

@@ -54,7 +54,9 @@ class ScoreRequest(BaseModel):
     client_session_id: _ID | None = Field(
         None, description="The client's own session id: kept as an attribute, never the key."
     )
-    consent: Consent
+    consent: Consent = Field(
+        description="The consent banner's flags at this moment (they decide what is read and logged)."
+    )
     context: Context = Field(default_factory=Context, description="Optional request context.")
     as_of: datetime | None = Field(
         None,
@@ -98,12 +100,14 @@ class Decision(BaseModel):
 
 
 class ScoreResponse(BaseModel):
-    request_id: str
+    request_id: str = Field(
+        description="The caller's request id, or one the service generated (also in the inference log)."
+    )
     session_key: str = Field(description="`<visitor token>#<n>`: the session by the 30-minute rule.")
     new_session: bool = Field(description="True when no event of this session has been seen (normal traffic).")
     probability: float = Field(description="Calibrated purchase probability of the session.")
     raw_score: float | None = Field(description="The model's uncalibrated score (None on fallback).")
-    decision: Decision
+    decision: Decision = Field(description="The discount decision of the expected-value policy, with its inputs.")
     reasons: list[Reason] = Field(description="Top three feature contributions (empty on fallback).")
     model_version: str | None = Field(description="MLflow version of the champion (None when no model is loaded).")
     fallback: bool = Field(description="True: the answer is the documented fallback (segment prior), not the model.")
@@ -117,25 +121,27 @@ class LiveEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     schema_version: int = Field(SCHEMA_VERSION, description="Contract version of the record.")
-    event_id: _ID
+    event_id: _ID = Field(description="The event's unique id (the batch layer de-duplicates on it).")
     event_type: Literal[EVENT_TYPES] = Field(description=f"One of {list(EVENT_TYPES)}.")  # type: ignore[valid-type]
     event_timestamp: datetime = Field(description="When it happened (with timezone, e.g. ...Z).")
-    visitor_id: _ID
-    client_session_id: _ID | None = None
-    user_id: _ID | None = None
-    analytics_consent: bool
-    product_id: str | None = Field(None, max_length=64)
-    category: str | None = Field(None, max_length=64)
-    brand: str | None = Field(None, max_length=64)
-    price: float | None = Field(None, ge=0)
-    search_query: str | None = Field(None, max_length=256)
-    page_type: str | None = Field(None, max_length=64)
-    order_id: str | None = Field(None, max_length=64)
-    device: Literal[DEVICES] | None = None  # type: ignore[valid-type]
-    channel: Literal[CHANNELS] | None = None  # type: ignore[valid-type]
-    country: str | None = Field(None, max_length=8)
+    visitor_id: _ID = Field(description="The shop's raw visitor id (pseudonymised by the service, as by bronze).")
+    client_session_id: _ID | None = Field(None, description="The client's own session id (an attribute, not the key).")
+    user_id: _ID | None = Field(None, description="The shop's raw customer id when the visitor is logged in.")
+    analytics_consent: bool = Field(
+        description="The visitor's analytics consent at the event: without it the event is kept only for the day."
+    )
+    product_id: str | None = Field(None, max_length=64, description="The product viewed, added or bought.")
+    category: str | None = Field(None, max_length=64, description="The product's category.")
+    brand: str | None = Field(None, max_length=64, description="The product's brand.")
+    price: float | None = Field(None, ge=0, description="The price shown (EUR, >= 0).")
+    search_query: str | None = Field(None, max_length=256, description="The query of a `search` event.")
+    page_type: str | None = Field(None, max_length=64, description="The page the event happened on.")
+    order_id: str | None = Field(None, max_length=64, description="The order of a `purchase` event.")
+    device: Literal[DEVICES] | None = Field(None, description=f"The client's device, one of {list(DEVICES)}.")  # type: ignore[valid-type]
+    channel: Literal[CHANNELS] | None = Field(None, description=f"The acquisition channel, one of {list(CHANNELS)}.")  # type: ignore[valid-type]
+    country: str | None = Field(None, max_length=8, description="ISO country code of the visitor.")
     timezone: str = Field(max_length=64, description="IANA timezone of the visitor.")
-    source: str = Field("web", max_length=32)
+    source: str = Field("web", max_length=32, description="Where the event came from (default `web`).")
 
     @field_validator("event_timestamp")
     @classmethod
@@ -162,7 +168,7 @@ class EventsRequest(BaseModel):
 
 
 class EventsResponse(BaseModel):
-    accepted: int
+    accepted: int = Field(description="Events applied to their sessions (all of the batch, or a 4xx).")
     sessions: list[str] = Field(description="Session keys the events were placed in, in order.")
     snapshots_pushed: int = Field(description="In-session feature snapshots written to the online store.")
 

@@ -422,10 +422,12 @@ def test_fallback_not_500_when_the_online_store_is_removed(servers, serving_home
 
 
 def test_skew_replay_matches_the_training_set(servers, serving_home):
-    """Sessions of the last day (users whose batch rows do not change after it; the product rows
-    of that day re-materialised), replayed event by event through /events; at each snapshot time
-    the feature vector the service logged equals the training-set row for (session_key, as_of),
-    and the score the offline one."""
+    """Sessions of the last day, replayed event by event through /events against the online store
+    as the service had it that morning (user and product rows re-materialised up to the day's
+    start): at each snapshot time the feature vector the service logged equals the training-set
+    row for (session_key, as_of), and the score the offline one. Logged-in users whose only batch
+    row that day is their replayed session's start are in: the service must count that session in
+    the user's history as the batch does (request_time.user_history_in_session)."""
     home, tag = serving_home
     from hn_assets.ingest.privacy import Pseudonymiser
     from hn_assets.models.training import to_pandas
@@ -438,7 +440,13 @@ def test_skew_replay_matches_the_training_set(servers, serving_home):
     train = pl.read_parquet(data)
     last_day = train["event_timestamp"].max().date()
     users = pl.read_parquet(home / "lake" / "gold" / "user_features" / "*.parquet")
-    changed_later = set(users.filter(pl.col("event_timestamp").dt.date() >= last_day)["user_id"].to_list())
+    starts = pl.read_parquet(home / "lake" / "gold" / "fct_sessions" / "*.parquet").select(
+        "session_key", "session_start"
+    )
+    day_rows = users.filter(pl.col("event_timestamp").dt.date() >= last_day).group_by("user_id").agg("event_timestamp")
+    only_this_session = {  # users whose one change that day is a session's start (that session)
+        (r["user_id"], r["event_timestamp"][0]) for r in day_rows.to_dicts() if len(r["event_timestamp"]) == 1
+    }
     p = Pseudonymiser(get_settings().pseudonym_key)
     raw_events = pl.concat(
         [
@@ -450,29 +458,35 @@ def test_skew_replay_matches_the_training_set(servers, serving_home):
     raw_events = raw_events.with_columns(
         pl.col("visitor_id").map_elements(p.token, return_dtype=pl.String).alias("_token")
     )
+    day = train.filter(pl.col("event_timestamp").dt.date() == last_day).join(starts, on="session_key", how="left")
+    replayable = [
+        r["session_key"]
+        for r in day.select("session_key", "user_id", "session_start").unique().to_dicts()
+        if r["user_id"] is None or (r["user_id"], r["session_start"]) in only_this_session
+    ]
     candidates = (
-        train.filter(pl.col("event_timestamp").dt.date() == last_day)
-        .filter(pl.col("user_id").is_null() | ~pl.col("user_id").is_in(list(changed_later)))
+        day.filter(pl.col("session_key").is_in(replayable))
         # consented visitors only: a day-salted token has no raw id that replays to it
         .filter(pl.col("session_key").str.split("#").list.first().is_in(raw_events["_token"].unique().to_list()))
         .group_by("session_key")
-        .agg(pl.len().alias("n"))
+        .agg(pl.len().alias("n"), pl.col("user_id").first().is_not_null().alias("logged_in"))
         .filter(pl.col("n") >= 3)
-        .sort("session_key")
-        .head(4)
+        .sort("logged_in", "session_key", descending=[True, False])
+        .head(5)
     )
     assert candidates.height >= 2, "too few sessions to replay"
+    assert candidates["logged_in"].sum() >= 1, "no logged-in session to replay: the user history goes untested"
     # The product rows valid on the last day into the online store (the store's newest rows are
     # the next day's: computed at the end of the last day), as the service would have read them then.
     from hn_assets.defs.resources import FeatureStoreResource
 
     day_start = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC)
     FeatureStoreResource().store().materialize(
-        start_date=day_start - timedelta(days=60),
+        start_date=day_start - timedelta(days=400),
         end_date=day_start + timedelta(seconds=1),
-        feature_views=["product_signals"],
+        feature_views=["product_signals", "user_history"],
     )
-    port, checked = servers["main"].port, 0
+    port, checked, with_history = servers["main"].port, 0, 0
     for session_key in candidates["session_key"]:
         token = session_key.split("#")[0]
         rows = train.filter(pl.col("session_key") == session_key).sort("event_timestamp")
@@ -520,7 +534,8 @@ def test_skew_replay_matches_the_training_set(servers, serving_home):
             offline = champion.predict_frame(to_pandas(expected, champion.features))[0]
             assert abs(answer["probability"] - offline) < 1e-12, (session_key, str(at))
             checked += 1
-    assert checked >= 5, checked
+            with_history += served.get("sessions_last_30d") is not None
+    assert checked >= 5 and with_history >= 1, (checked, with_history)
 
 
 def test_the_service_follows_a_new_champion(servers, serving_home):

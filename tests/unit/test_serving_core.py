@@ -143,3 +143,35 @@ def test_a_worker_publishes_its_killed_predecessors_events_but_not_another_serve
     assert not list(folder.glob(".*.part"))
     lines = sorted(line for p in published for line in p.read_bytes().splitlines())
     assert lines == sorted([b'{"event_id":"e1"}', b'{"event_id":"e2"}', b'{"event_id": "e0"}'])
+
+
+def test_the_current_session_counts_in_the_users_history_as_the_point_in_time_join_counts_it():
+    """gold user_features has a row at each session start, so a snapshot's join counts its own
+    session; the online row (the batch's latest) must be corrected for a session it has not seen."""
+    from hn_assets.features.request_time import user_history_in_session
+
+    batch_row_at = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    history = {"lifetime_purchase_count": 2, "sessions_last_30d": 4}
+    seen = batch_row_at - timedelta(minutes=5)  # the batch has this session: its row is at or after the start
+    unseen = batch_row_at + timedelta(hours=20)
+    assert user_history_in_session(history, batch_row_at, seen) == {}
+    assert user_history_in_session(history, batch_row_at, unseen) == {"sessions_last_30d": 5}
+    assert user_history_in_session(history, batch_row_at, batch_row_at) == {}  # the row at this session's start
+    # ... as the online store keeps it: in whole seconds
+    assert user_history_in_session(history, batch_row_at, batch_row_at + timedelta(microseconds=305_000)) == {}
+    assert user_history_in_session({}, None, unseen) == {"lifetime_purchase_count": 0, "sessions_last_30d": 1}
+    assert user_history_in_session(history, batch_row_at, None) == {}  # no event yet: no snapshot to match
+
+
+def test_the_api_documents_every_field():
+    """The OpenAPI page (/docs, /openapi.json) is generated from the schemas: a field added without
+    a description would show as a blank row there."""
+    spec = schemas.openapi()
+    blank = [
+        f"{name}.{field}"
+        for name, schema in spec["components"]["schemas"].items()
+        for field, prop in schema.get("properties", {}).items()
+        if not str(prop.get("description", "")).strip()
+    ]
+    assert not blank, blank
+    assert all(op.get("summary") for ops in spec["paths"].values() for op in ops.values())
