@@ -83,6 +83,8 @@ def sigmoid(x: float) -> float:
 def purchase_logit(
     ctx: DayContext, v: Visitor, device: str, channel: str, local_hour: int, offered: bool, noise: float
 ) -> float:
+    """The session's purchase log-odds at the store's usual prices (the intent its behaviour shows).
+    The price shock is not in it: it acts at checkout (`plan_session`)."""
     cfg = ctx.cfg
     c = v.customer
     history = 0.0
@@ -91,7 +93,6 @@ def purchase_logit(
     fav = c.favourite_category if c is not None else None
     promo = 0.6 if (fav and fav in ctx.promo_categories) or ctx.storewide_discount else 0.0
     holiday = (0.35 if v.country in ctx.holiday_countries else 0.0) + (0.8 if ctx.shopping_event else 0.0)
-    shock = -1.2 * v.price_sensitivity if ctx.price_shock else 0.0
     offer = cfg.offer_uplift_logit * (0.5 + 1.5 * v.price_sensitivity) if offered else 0.0
     return (
         cfg.base_logit
@@ -100,7 +101,6 @@ def purchase_logit(
         + min(v.sessions, 5) * 0.08
         + promo
         + holiday
-        + shock
         + DEVICE_EFFECT[device]
         + CHANNEL_EFFECT[channel]
         + HOUR_EFFECT[local_hour]
@@ -111,11 +111,16 @@ def purchase_logit(
 
 @dataclass
 class SessionPlan:
-    buy: bool
+    buy: bool  # the session ends in a purchase
     bot: bool
     offered: bool
-    p0: float
-    p1: float
+    p0: float  # P(purchase) without an offer: the ground truth
+    p1: float  # P(purchase) with an offer
+    # price_shock: the intent at the usual prices, which the session's behaviour follows (None: as
+    # `buy` and `p0`). A session that intended to buy browses like one and begins the checkout; at
+    # the new prices it completes the purchase with the ratio of the shocked to the usual P(purchase).
+    intent: bool | None = None
+    intent_p0: float | None = None
 
 
 def plan_session(
@@ -126,9 +131,20 @@ def plan_session(
         return SessionPlan(False, True, False, 0.0, 0.0)
     noise = rng.gauss(0, 0.5)
     offered = rng.random() < cfg.offer_share
-    p0 = sigmoid(purchase_logit(ctx, v, device, channel, local_hour, False, noise))
-    p1 = sigmoid(purchase_logit(ctx, v, device, channel, local_hour, True, noise))
-    return SessionPlan(rng.random() < (p1 if offered else p0), False, offered, p0, p1)
+    logit0 = purchase_logit(ctx, v, device, channel, local_hour, False, noise)
+    logit1 = purchase_logit(ctx, v, device, channel, local_hour, True, noise)
+    p0, p1 = sigmoid(logit0), sigmoid(logit1)
+    intent = rng.random() < (p1 if offered else p0)
+    if not ctx.price_shock:
+        return SessionPlan(intent, False, offered, p0, p1)
+    # Base-rate shift: the behaviour is drawn from the intent as before (engagement does not see
+    # the price), and the purchase log-odds fall by price_shock_logit x price sensitivity at
+    # checkout. The second draw only thins the intending sessions, so P(purchase) is exactly
+    # sigmoid(logit - shock): the truth file stays exact.
+    shock = cfg.price_shock_logit * v.price_sensitivity
+    q0, q1 = sigmoid(logit0 - shock), sigmoid(logit1 - shock)
+    buy = intent and rng.random() < (q1 / p1 if offered else q0 / p0)
+    return SessionPlan(buy, False, offered, q0, q1, intent=intent, intent_p0=p0)
 
 
 def _search_query(product, rng: random.Random) -> str:
@@ -159,8 +175,10 @@ def session_events(ctx: DayContext, v: Visitor, plan: SessionPlan, start_ms: int
         return steps
     if v.browse_heavy:
         return browse_heavy_events(ctx, v, plan, start_ms, rng)
-    logit_gap = math.log(plan.p0 / (1 - plan.p0)) - ctx.cfg.base_logit
-    eng = sigmoid(logit_gap - 1.5 + rng.gauss(0, 0.3)) + (0.6 if plan.buy else 0.0)
+    intends = plan.buy if plan.intent is None else plan.intent
+    p_usual = plan.p0 if plan.intent_p0 is None else plan.intent_p0
+    logit_gap = math.log(p_usual / (1 - p_usual)) - ctx.cfg.base_logit
+    eng = sigmoid(logit_gap - 1.5 + rng.gauss(0, 0.3)) + (0.6 if intends else 0.0)
     eng = min(1.0, eng)
     n_steps = 1 + min(60, int(rng.expovariate(1.0 / (1.5 + 9 * eng))))
     t = start_ms
@@ -174,7 +192,7 @@ def session_events(ctx: DayContext, v: Visitor, plan: SessionPlan, start_ms: int
     cart: list = []
     last = first
     p_view, p_search = 0.40 + 0.12 * eng, 0.14
-    p_cart = 0.015 + 0.10 * eng + (0.04 if plan.buy else 0.0)
+    p_cart = 0.015 + 0.10 * eng + (0.04 if intends else 0.0)
     dwell_mu = math.log(10 + 30 * eng)
     for _ in range(n_steps):
         t += int(1000 * rng.lognormvariate(dwell_mu if last else 1.8, 0.8))
@@ -194,7 +212,7 @@ def session_events(ctx: DayContext, v: Visitor, plan: SessionPlan, start_ms: int
             steps.append(("search", t, None, _search_query(last, rng)))
         else:
             steps.append(("page_view", t, None, rng.choice(("category", "deals", "support", "home"))))
-    if plan.buy:
+    if intends:
         if not cart:
             product = last or pick_product(ctx, v, rng)
             t += int(1000 * rng.lognormvariate(3.0, 0.6))
@@ -202,8 +220,9 @@ def session_events(ctx: DayContext, v: Visitor, plan: SessionPlan, start_ms: int
             steps.append(("add_to_cart", t, product, None))
         t += int(1000 * rng.lognormvariate(3.5, 0.6))
         steps.append(("begin_checkout", t, None, None))
-        t += int(1000 * rng.uniform(60, 420))
-        steps.append(("purchase", t, None, tuple(cart)))
+        if plan.buy:  # else: the price shock's abandoned checkout
+            t += int(1000 * rng.uniform(60, 420))
+            steps.append(("purchase", t, None, tuple(cart)))
     elif cart and rng.random() < 0.3:
         t += int(1000 * rng.lognormvariate(3.5, 0.6))
         steps.append(("begin_checkout", t, None, None))
