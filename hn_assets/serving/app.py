@@ -41,7 +41,7 @@ log = logging.getLogger("hn.serving")
 API_KEY_HEADER = "x-api-key"
 # A small /events batch (~0.3-1 ms of work) is applied on the event loop; a larger one in a thread,
 # so a 500-event batch does not hold up the /score requests behind it. A thread per single event
-# adds a hop and hands the GIL back and forth with the loop (bench/README.md, "Scoring").
+# adds a hop and hands the GIL back and forth with the loop (not measured separately).
 INLINE_EVENTS = 16
 JSON = "application/json"
 
@@ -132,7 +132,6 @@ def build_core(model_dir: Path | None, worker: str, model_error: str | None = No
     sqlite_path = settings.feast_dir / "online_store.db"
     config = repo_config(settings.feast_dir / "registry.db", settings.online_store, sqlite_path, settings.redis_url)
     store = feature_store(config)
-    feature_types = {f.name: f.dtype for f in store.get_feature_view("session_activity").features}
     if settings.online_store == "sqlite":
         mode = use_wal(sqlite_path)
         if mode != "wal":
@@ -161,7 +160,7 @@ def build_core(model_dir: Path | None, worker: str, model_error: str | None = No
             BatchSessions.from_gold(str(settings.gold_dir / "fct_sessions" / "*.parquet")),
         ),
         reader=reader,
-        pusher=SessionPusher(store, feature_types),
+        pusher=SessionPusher(store),
         model=model,
         log=writer,
         landing=LandingAppender(settings.landing_dir, worker),

@@ -338,7 +338,6 @@ def test_lean_online_read_equals_the_sdk_before_and_after_a_push(serving_home):
     for view, values in keys.items():
         for value in values:
             assert lean.read(view, value)[0] == sdk.read(view, value)[0], (view, value)
-    types = {f.name: f.dtype for f in store.get_feature_view("session_activity").features}
     snap = {
         "session_key": "pushed#1",
         "as_of": datetime.now(UTC),
@@ -350,7 +349,7 @@ def test_lean_online_read_equals_the_sdk_before_and_after_a_push(serving_home):
         "channel": "email",
         "local_hour": 4,
     }
-    SessionPusher(store, types).push([snap])
+    SessionPusher(store).push([snap])
     got = lean.read("session_activity", "pushed#1")[0]
     assert got == sdk.read("session_activity", "pushed#1")[0]
     assert got["cart_adds_so_far"] == 1 and got["device"] == "tablet" and JOIN_KEYS

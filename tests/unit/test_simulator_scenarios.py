@@ -63,6 +63,16 @@ def test_before_its_drift_day_every_scenario_is_the_baseline(scenario, tmp_path)
     assert _tree_hash(tmp_path / scenario) == _tree_hash(tmp_path / "baseline")
 
 
+def _before_checkout(events: list[dict]) -> list[str]:
+    """The session's event types before its first checkout or purchase (what the model sees)."""
+    before = []
+    for e in events:
+        if e["event_type"] in ("begin_checkout", "purchase"):
+            break
+        before.append(e["event_type"])
+    return before
+
+
 def _sessions(root: Path) -> dict[str, list[dict]]:
     sessions = defaultdict(list)
     for path in sorted((root / "landing" / "clickstream_events").rglob("*.jsonl")):
@@ -93,11 +103,7 @@ def _profile(root: Path, cfg: SimulationConfig) -> dict[str, dict[str, float]]:
         period = "post" if day >= cut else "pre" if day < start else None
         if period is None:
             continue
-        before = []
-        for e in events:
-            if e["event_type"] in ("begin_checkout", "purchase"):
-                break
-            before.append(e["event_type"])
+        before = _before_checkout(events)
         bought = int(events[-1]["event_type"] == "purchase")
         heavy = before.count("product_view") >= 5 and before.count("add_to_cart") >= 1
         g = groups[period]
@@ -182,11 +188,7 @@ def _behaviour(root: Path, cfg: SimulationConfig) -> list[dict]:
         row = truth[key]
         if row["is_bot"] == "1" or row["session_start"][:10] < cut:
             continue
-        before = []
-        for e in events:
-            if e["event_type"] in ("begin_checkout", "purchase"):
-                break
-            before.append(e["event_type"])
+        before = _before_checkout(events)
         carts = before.count("add_to_cart")
         rows.append(
             {
