@@ -37,6 +37,11 @@ class Settings:
     # Alerts (run failures, failed checks, drift, live performance) are POSTed here as JSON when set;
     # they are always logged as JSON lines (hn_assets/monitoring/alerts.py).
     alert_webhook_url: str | None = field(default_factory=lambda: _env("HN_ALERT_WEBHOOK_URL", "") or None)
+    # The scoring service publishes its landing files (inference log, live events) at least this
+    # often; unset, each writer's own default (inference log 5 min, live events 1 min).
+    serving_publish_seconds: float | None = field(
+        default_factory=lambda: float(_env("HN_SERVING_PUBLISH_SECONDS", "0")) or None
+    )
 
     # ---- layout under HN_HOME -------------------------------------------------
     @property

@@ -25,6 +25,9 @@ How the service finds its stores (environment, read by hn_assets/settings.py in 
   path (Saabas) contributions, ~15 µs; `shap`, exact TreeSHAP, ~0.3 ms more per request
   (model.PathContributions; their agreement is in docs/serving.md).
 - HN_SERVING_WORKERS (default 2): worker processes.
+- HN_SERVING_PUBLISH_SECONDS: publish the open landing files (inference log, live events) at least
+  this often (default: the inference log every 5 min, the live events every minute); the batch
+  sees a record after its file is published.
 - HN_SERVING_FOLLOW (default 1 for a `:latest` tag, else 0) and HN_SERVING_MODEL_POLL_SECONDS
   (default 5): each worker polls the BentoML store and, when the tag names a new model (the
   pipeline imported a new champion), loads it in the background and swaps it in atomically;

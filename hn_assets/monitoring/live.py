@@ -10,7 +10,7 @@ the frame but left out of drift, skew and performance by `model_rows`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -39,9 +39,14 @@ NO_TRAFFIC = "no live traffic in the window"
 class Window:
     start: datetime
     end: datetime
+    bot_scores_left_out: int = 0  # scores of sessions the batch flagged as bots (`without_bots`)
 
     def metadata(self) -> dict:
-        return {"window_start": self.start.isoformat(), "window_end": self.end.isoformat()}
+        return {
+            "window_start": self.start.isoformat(),
+            "window_end": self.end.isoformat(),
+            "bot_scores_left_out": float(self.bot_scores_left_out),
+        }
 
 
 def _utc(value: datetime) -> datetime:
@@ -75,6 +80,16 @@ def recent(
     window = Window(end - timedelta(days=days), end)
     rows = log.filter((pl.col("scored_at") > window.start) & (pl.col("scored_at") <= window.end))
     return rows.sort("scored_at", "request_id"), window
+
+
+def without_bots(rows: pl.DataFrame, window: Window, bot_sessions: list[str]) -> tuple[pl.DataFrame, Window]:
+    """The window's scores without those of `bot_sessions` (gold's `is_bot`: the training spine
+    `fct_session_snapshots` leaves bots out), and the window counting what was left out. A session
+    the batch has not seen yet cannot be known as a bot and stays in."""
+    if not bot_sessions or rows.is_empty():
+        return rows, window
+    kept = rows.filter(~pl.col("session_key").is_in(bot_sessions))
+    return kept, replace(window, bot_scores_left_out=rows.height - kept.height)
 
 
 def model_rows(window_rows: pl.DataFrame) -> pl.DataFrame:

@@ -158,7 +158,7 @@ def compare(
         if groups and "feature_groups" in joined.columns
         else None
     )
-    per_feature, any_diff = [], pl.Series([False] * joined.height)
+    per_feature, any_diff = [], pl.Series([False] * joined.height, dtype=pl.Boolean)
     for name in features:
         tol = config.tolerances.get(name, config.abs_tolerance)
         differs = joined.select(
@@ -167,9 +167,9 @@ def compare(
             .alias("d")
         )["d"]
         if used is not None and name in groups:
-            considered = pl.Series([_group_used(groups[name], row) for row in used])
+            considered = pl.Series([_group_used(groups[name], row) for row in used], dtype=pl.Boolean)
         else:
-            considered = pl.Series([True] * joined.height)
+            considered = pl.Series([True] * joined.height, dtype=pl.Boolean)
         differs = differs & considered
         any_diff = any_diff | differs
         bad = joined.filter(differs)

@@ -26,7 +26,7 @@ import os
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -55,6 +55,16 @@ class LandingAppender:
         self.worker, self.max_age = worker, max_age_seconds
         self._lock, self._fd, self._seq = threading.Lock(), None, 0
         publish_unheld(self.folder, f".live-{worker}-*.jsonl.part")
+        # Publishing also on a timer: after the last event of a burst the batch would otherwise
+        # not see it until the next event arrives (or the worker stops).
+        self._closed = threading.Event()
+        threading.Thread(target=self._publish_when_due, name="live-events-publisher", daemon=True).start()
+
+    def _publish_when_due(self) -> None:
+        while not self._closed.wait(min(self.max_age, 1.0)):
+            with self._lock:
+                if self._fd is not None and time.monotonic() >= self._deadline:
+                    self._publish_locked()
 
     def _publish_path(self, part: Path) -> None:
         if part.stat().st_size == 0:
@@ -87,6 +97,7 @@ class LandingAppender:
             self._fd = None
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
             self._publish_locked()
 
@@ -185,13 +196,16 @@ class ServingCore:
             and session_ts is not None
             and session_row.get("seconds_since_start") is not None
         ):
-            from datetime import timedelta
-
             start = session_ts - timedelta(seconds=float(session_row["seconds_since_start"]))
         if personalised:  # this session counted as the batch will count it (request_time.py)
             features.update(user_history_in_session(history, history_ts, start))
         timezone = live.timezone if live is not None else context.timezone
-        now_features = request_time_features(at, start, timezone, history.get("last_purchase_at"))
+        # Without analytics consent the batch sees the visitor-day's times shifted (bronze's privacy
+        # rule): the local-time features are taken at the same shifted time; durations are unchanged.
+        shift = self.ids.time_shift(visitor, at) if not consent.analytics else timedelta(0)
+        now_features = request_time_features(
+            at + shift, start + shift if start else None, timezone, history.get("last_purchase_at")
+        )
         for name, value in now_features.items():
             if value is not None or name == "days_since_last_purchase":
                 features[name] = value
@@ -221,7 +235,7 @@ class ServingCore:
                 "reasons": model.champion.reasons(score, vector),
                 "fallback": False,
                 "fallback_reason": None,
-                "decision": self._decide(model, features, live, at),
+                "decision": self._decide(model, features, live, shift),
             }
         else:
             answer |= {
@@ -256,14 +270,15 @@ class ServingCore:
             "reason": reason,
         }
 
-    def _decide(self, model, features: dict, live, at: datetime) -> dict:
+    def _decide(self, model, features: dict, live, shift: timedelta) -> dict:
         uplift = model.uplift
         if uplift is None:
             return self._no_offer("no uplift model", model)
-        # Pre-treatment covariates: what was known at the session's first event.
-        first = live.state._first if live is not None else at
+        # Pre-treatment covariates: what was known at the session's first event (its time shifted as
+        # the batch sees it, for a visitor without consent).
+        first = live.state._first if live is not None else None
         tz = live.timezone if live is not None else None
-        at_start = request_time_features(first, None, tz) if tz else {}
+        at_start = request_time_features(first + shift, None, tz) if tz and first else {}
         covariates = {
             "device": features.get("device"),
             "channel": features.get("channel"),

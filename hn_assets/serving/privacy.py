@@ -7,16 +7,18 @@ key meets the batch features of the same person. `tests/unit/test_serving_privac
 `LiveIds` equal to `ingest.privacy.apply_privacy` on the same rows.
 
 Without analytics consent: a `salt` field becomes the token of `<value>|<UTC day>` (the visitor is
-known for the day only), a `drop` field is None.
+known for the day only), a `drop` field is None, and a `shift` time moves by the day token's secret
+offset (`time_shift`): the service computes local-time features at that time, as the batch does
+from bronze's shifted events, so they agree in training and serving.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from hn_assets.contracts import FEEDS
-from hn_assets.ingest.privacy import Pseudonymiser
+from hn_assets.ingest.privacy import SHIFT_WINDOW, Pseudonymiser
 
 CLICKSTREAM = FEEDS["clickstream_events"]
 ID_FIELDS = ("visitor_id", "user_id", "client_session_id")
@@ -51,3 +53,9 @@ class LiveIds:
             self.field("user_id", user_id, consented, at),
             self.field("client_session_id", client_session_id, consented, at),
         )
+
+    def time_shift(self, visitor_token: str, at: datetime) -> timedelta:
+        """Bronze's shift of the times of a visitor-day without consent (`privacy._shift_without_consent`:
+        the offset of `<day token>|<UTC day>`), for `visitor_token` as `ids` returns it without consent."""
+        key = f"{visitor_token}|{at.astimezone(UTC).date().isoformat()}"
+        return timedelta(milliseconds=self._p.shift_ms(key, int(SHIFT_WINDOW.total_seconds() * 1000)))

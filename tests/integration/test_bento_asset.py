@@ -68,3 +68,15 @@ def test_bento_is_built_for_the_champion_smoke_checked_and_not_rebuilt(hn_home):
         assert _bentos(hn_home) == [metadata["bento_tag"].split(":")[1]]
         latest = instance.get_latest_materialization_event(BENTO)
         assert latest.run_id == first.run_id  # the Bento's data version is still the first build's
+
+        # A rollback: `purchase_intent:latest` (what a running service follows) names another model,
+        # as a newer champion's import leaves it; materialising the Bento for the champion moves it back.
+        from hn_assets.serving.bento import point_latest
+
+        pointer = hn_home / "bentoml" / "models" / "purchase_intent" / "latest"
+        served = pointer.read_text().strip()
+        point_latest(hn_home / "bentoml", "purchase_intent:vnewer-champion")
+        assert definitions.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=[BENTO]
+        ).success
+        assert pointer.read_text().strip() == served

@@ -116,6 +116,15 @@ def test_the_window_ends_at_the_newest_score_and_drops_duplicates_and_fallbacks(
     assert vectors["absent"].null_count() == scored.height
 
 
+def test_the_window_leaves_out_the_sessions_the_batch_flagged_as_bots():
+    """The reference (the training spine) has no bot sessions; their scores would read as drift."""
+    rows, window = live.recent(_log(), days=30)
+    kept, counted = live.without_bots(rows, window, ["v3#1", "v7#1", "not-in-window#1"])
+    assert sorted(set(rows["session_key"]) - set(kept["session_key"])) == ["v3#1", "v7#1"]
+    assert counted.bot_scores_left_out == 2 and counted.metadata()["bot_scores_left_out"] == 2.0
+    assert live.without_bots(rows, window, []) == (rows, window)
+
+
 def test_an_empty_log_or_window_is_no_traffic():
     assert live.recent(None)[1] is None
     rows, window = live.recent(_log(), days=1, end=T0 - timedelta(days=3))
@@ -153,6 +162,17 @@ def test_skew_is_zero_when_live_equals_the_training_row():
     result = skew.compare(live_rows, offline, FEATURES, groups=GROUPS)
     assert result.matched == 200 and result.row_mismatch_share == 0 and not result.warn
     assert result.skewed_features() == []
+
+
+def test_no_logged_score_matching_a_snapshot_is_no_match_not_a_crash():
+    """E.g. every score of the window at a moment the batch has no snapshot of (a probe at the
+    wall clock while the store replays simulated days): nothing to compare, said as such."""
+    offline = _vectors()
+    live_rows = offline.with_columns(
+        pl.lit("session").alias("feature_groups"), ("x" + pl.col("request_id")).alias("request_id")
+    )
+    result = skew.compare(live_rows, offline, FEATURES, groups=GROUPS)
+    assert result.matched == 0 and result.row_mismatch_share == 0 and result.skewed_features() == []
 
 
 def test_a_deliberately_skewed_live_feature_fires_the_check():

@@ -38,3 +38,35 @@ def test_live_ids_equal_the_bronze_filter_with_and_without_consent():
             expected["user_id"],
             expected["client_session_id"],
         )
+
+
+def test_the_live_time_shift_is_bronzes_shift_of_a_visitor_day_without_consent():
+    """Local-time features of a visitor without consent are computed by the batch from bronze's
+    shifted times; the service shifts by the same offset, or they would disagree (a skew)."""
+    contract = FEEDS["clickstream_events"]
+    rows = [
+        ("v1", False, datetime(2026, 9, 22, 16, 55, 28, 6000, tzinfo=UTC)),
+        ("v1", False, datetime(2026, 9, 23, 0, 1, tzinfo=UTC)),  # the next day: another token, another offset
+        ("v2", False, datetime(2026, 9, 22, 23, 59, 59, tzinfo=UTC)),
+        ("v3", True, datetime(2026, 9, 22, 12, 0, tzinfo=UTC)),
+    ]
+    frame = pl.DataFrame(
+        {
+            "visitor_id": [r[0] for r in rows],
+            "user_id": [None] * len(rows),
+            "client_session_id": [None] * len(rows),
+            "analytics_consent": [r[1] for r in rows],
+            "event_timestamp": [r[2] for r in rows],
+            "order_id": [None] * len(rows),
+        },
+        schema_overrides={"user_id": pl.String, "client_session_id": pl.String, "order_id": pl.String},
+    )
+    bronze = apply_privacy(frame, contract, Pseudonymiser(KEY))
+    live = LiveIds(KEY)
+    shifts = []
+    for (visitor, consent, at), expected in zip(rows, bronze.iter_rows(named=True)):
+        token = live.ids(visitor, None, None, consent, at)[0]
+        shift = live.time_shift(token, at) if not consent else at - at
+        assert at + shift == expected["event_timestamp"]
+        shifts.append(shift)
+    assert shifts[0] != shifts[1] and all(s for s in shifts[:3])  # per visitor-day, never zero

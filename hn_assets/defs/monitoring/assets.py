@@ -28,6 +28,7 @@ from hn_assets.defs.resources import (
 
 INFERENCE_LOG = dg.AssetKey("bronze_inference_log")
 CHAMPION = dg.AssetKey("purchase_intent_champion")
+SESSIONS = dg.AssetKey("fct_sessions")  # labels and bot flags of the logged sessions
 FEATURE_DRIFT = dg.AssetKey("feature_drift_report")
 PREDICTION_DRIFT = dg.AssetKey("prediction_drift_report")
 SKEW = dg.AssetKey("training_serving_skew_report")
@@ -126,11 +127,29 @@ def _degraded(context: dg.AssetExecutionContext, check: str, status: str, **meta
     yield dg.AssetCheckResult(check_name=check, passed=True, metadata={"evaluated": False, "status": status})
 
 
-def _window(config: WindowConfig, lakehouse: LakehouseResource):
+def _window(config: WindowConfig, lakehouse: LakehouseResource, warehouse: WarehouseResource):
+    """The window's scores without those of sessions the batch flagged as bots (the model is
+    trained and tested without them: comparing their traffic with its reference would report the
+    bots as drift), all answers and the model's."""
     from hn_assets.monitoring import live
 
     rows, window = live.recent(live.read_log(lakehouse.delta()), config.window_days, config.window_end)
+    if window is not None:
+        rows, window = live.without_bots(rows, window, _bot_sessions(warehouse, rows))
     return rows, live.model_rows(rows), window
+
+
+def _bot_sessions(warehouse: WarehouseResource, rows) -> list[str]:
+    import polars as pl
+
+    keys = rows["session_key"].drop_nulls().unique().to_list()
+    try:
+        flagged = warehouse.scan_gold("fct_sessions", ["session_key", "is_bot"]).filter(
+            pl.col("is_bot") & pl.col("session_key").is_in(keys)
+        )
+        return flagged.collect()["session_key"].to_list()
+    except (FileNotFoundError, pl.exceptions.ComputeError):  # no gold sessions yet: none known as bots
+        return []
 
 
 def _traffic_metadata(rows, scored, window) -> dict:
@@ -153,7 +172,7 @@ def _reference_frame(ref, columns: list[str]):
 @dg.asset(
     group_name="monitoring",
     kinds={"evidently", "report"},
-    deps=[INFERENCE_LOG, CHAMPION],
+    deps=[INFERENCE_LOG, CHAMPION, SESSIONS],
     output_required=False,
     check_specs=[
         dg.AssetCheckSpec(
@@ -172,6 +191,7 @@ def feature_drift_report(
     context: dg.AssetExecutionContext,
     config: FeatureDriftConfig,
     lakehouse: LakehouseResource,
+    warehouse: WarehouseResource,
     model_registry: ModelRegistryResource,
     reports: ReportStoreResource,
 ):
@@ -182,7 +202,7 @@ def feature_drift_report(
     if ref is None:
         yield from _degraded(context, "no_feature_drift", "no champion yet: nothing to compare the traffic with")
         return
-    rows, scored, window = _window(config, lakehouse)
+    rows, scored, window = _window(config, lakehouse, warehouse)
     if scored.is_empty():
         yield from _degraded(
             context, "no_feature_drift", live.NO_TRAFFIC, **_traffic_metadata(rows, scored, window), **ref.metadata()
@@ -238,7 +258,7 @@ def feature_drift_report(
 @dg.asset(
     group_name="monitoring",
     kinds={"evidently", "report"},
-    deps=[INFERENCE_LOG, CHAMPION],
+    deps=[INFERENCE_LOG, CHAMPION, SESSIONS],
     output_required=False,
     check_specs=[
         dg.AssetCheckSpec(
@@ -256,6 +276,7 @@ def prediction_drift_report(
     context: dg.AssetExecutionContext,
     config: PredictionDriftConfig,
     lakehouse: LakehouseResource,
+    warehouse: WarehouseResource,
     model_registry: ModelRegistryResource,
     reports: ReportStoreResource,
 ):
@@ -271,7 +292,7 @@ def prediction_drift_report(
     if ref is None:
         yield from _degraded(context, "no_prediction_drift", "no champion yet: nothing to compare the traffic with")
         return
-    rows, scored, window = _window(config, lakehouse)
+    rows, scored, window = _window(config, lakehouse, warehouse)
     if scored.is_empty():
         yield from _degraded(
             context, "no_prediction_drift", live.NO_TRAFFIC, **_traffic_metadata(rows, scored, window), **ref.metadata()
@@ -332,7 +353,7 @@ def prediction_drift_report(
 @dg.asset(
     group_name="monitoring",
     kinds={"report", "feast"},
-    deps=[INFERENCE_LOG, CHAMPION, dg.AssetKey("fct_session_snapshots"), dg.AssetKey("feast_registry")],
+    deps=[INFERENCE_LOG, CHAMPION, SESSIONS, dg.AssetKey("fct_session_snapshots"), dg.AssetKey("feast_registry")],
     output_required=False,
     check_specs=[
         dg.AssetCheckSpec(
@@ -368,7 +389,7 @@ def training_serving_skew_report(
     if ref is None:
         yield from _degraded(context, "skew_within_tolerance", "no champion yet: no feature list to compare")
         return
-    rows, scored, window = _window(config, lakehouse)
+    rows, scored, window = _window(config, lakehouse, warehouse)
     if scored.is_empty():
         yield from _degraded(
             context, "skew_within_tolerance", live.NO_TRAFFIC, **_traffic_metadata(rows, scored, window)
@@ -496,7 +517,7 @@ def training_serving_skew_report(
 @dg.asset(
     group_name="monitoring",
     kinds={"report", "mlflow"},
-    deps=[INFERENCE_LOG, CHAMPION, dg.AssetKey("fct_sessions")],
+    deps=[INFERENCE_LOG, CHAMPION, SESSIONS],
     output_required=False,
     check_specs=[
         dg.AssetCheckSpec(
@@ -523,7 +544,7 @@ def purchase_intent_live_performance(
     from hn_assets.monitoring import html, live, performance
     from hn_assets.monitoring.reference import run_test_auc
 
-    rows, scored, window = _window(config, lakehouse)
+    rows, scored, window = _window(config, lakehouse, warehouse)
     if scored.is_empty():
         yield from _degraded(
             context, "live_auc_within_5pct_of_champion", live.NO_TRAFFIC, **_traffic_metadata(rows, scored, window)

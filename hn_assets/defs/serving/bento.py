@@ -66,6 +66,9 @@ def purchase_intent_bento(
     version, fingerprint, home = str(champion.version), _source_fingerprint(), bentoml_store.bentoml_home
     tag = f"{bento.MODEL_NAME}:{bento_version(version, fingerprint)}"
     if bento_exists(tag, home):
+        # A rollback (the alias moved back to a version built before): `purchase_intent:latest`,
+        # which a running service follows, must name the champion's model again.
+        bento.import_champion(registry.tracking_uri, bentoml_home_dir=home)
         context.instance.add_run_tags(context.run_id, {"purchase_intent/bento": "unchanged"})
         context.log_event(
             dg.AssetObservation(
