@@ -115,6 +115,11 @@ class Runtime:
 RUNTIME = Runtime(metrics=_NoMetrics())
 
 
+def _publish_interval(settings) -> dict:
+    """HN_SERVING_PUBLISH_SECONDS for both landing writers, when configured."""
+    return {"max_age_seconds": settings.serving_publish_seconds} if settings.serving_publish_seconds else {}
+
+
 def build_core(model_dir: Path | None, worker: str, model_error: str | None = None):
     """The ServingCore from the environment (HN_HOME and the settings; see bentos/purchase_intent/
     service.py for the full list). `model_dir`: the model folder from the BentoML store (None:
@@ -146,11 +151,11 @@ def build_core(model_dir: Path | None, worker: str, model_error: str | None = No
         except Exception as exc:
             model_error = f"cannot load the model from {model_dir}: {exc!r}"[:300]
             log.exception("model load failed")
-    writer = None
+    writer, publish = None, _publish_interval(settings)
     try:
         from hn_assets.serving.inference_log import InferenceLogWriter
 
-        writer = InferenceLogWriter(settings.landing_dir, worker)
+        writer = InferenceLogWriter(settings.landing_dir, worker, **publish)
     except ImportError:
         log.warning("hn_assets.serving.inference_log is not available: answers are not logged")
     core = ServingCore(
@@ -163,7 +168,7 @@ def build_core(model_dir: Path | None, worker: str, model_error: str | None = No
         pusher=SessionPusher(store),
         model=model,
         log=writer,
-        landing=LandingAppender(settings.landing_dir, worker),
+        landing=LandingAppender(settings.landing_dir, worker, **publish),
         model_error=model_error,
     )
     return core

@@ -1,6 +1,7 @@
 """Small pure pieces of the scoring service: request-time features (one definition, two forms),
 session numbering by the 30-minute rule, the live session state, validation limits."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -143,6 +144,21 @@ def test_a_worker_publishes_its_killed_predecessors_events_but_not_another_serve
     assert not list(folder.glob(".*.part"))
     lines = sorted(line for p in published for line in p.read_bytes().splitlines())
     assert lines == sorted([b'{"event_id":"e1"}', b'{"event_id":"e2"}', b'{"event_id": "e0"}'])
+
+
+def test_the_last_events_of_a_burst_are_published_without_waiting_for_the_next_event(tmp_path):
+    """The batch reads only published files: a worker that receives no further event must still
+    publish its open file once it is due, or the session's last events miss the nightly batch."""
+    from hn_assets.serving.core import LandingAppender
+
+    appender = LandingAppender(tmp_path, "w1", max_age_seconds=0.2)
+    appender.append([{"event_id": "e1"}, {"event_id": "e2"}])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not list((tmp_path / "clickstream_events").glob("live-w1-*.jsonl")):
+        time.sleep(0.1)
+    published = list((tmp_path / "clickstream_events").glob("live-w1-*.jsonl"))
+    appender.close()
+    assert [p.read_bytes() for p in published] == [b'{"event_id":"e1"}\n{"event_id":"e2"}\n']
 
 
 def test_the_current_session_counts_in_the_users_history_as_the_point_in_time_join_counts_it():
