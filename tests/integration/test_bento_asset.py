@@ -76,7 +76,9 @@ def test_bento_is_built_for_the_champion_smoke_checked_and_not_rebuilt(hn_home):
         pointer = hn_home / "bentoml" / "models" / "purchase_intent" / "latest"
         served = pointer.read_text().strip()
         point_latest(hn_home / "bentoml", "purchase_intent:vnewer-champion")
-        assert definitions.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, asset_selection=[BENTO]
-        ).success
+        assert (
+            definitions.resolve_implicit_global_asset_job_def()
+            .execute_in_process(instance=instance, asset_selection=[BENTO])
+            .success
+        )
         assert pointer.read_text().strip() == served
