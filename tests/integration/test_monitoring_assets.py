@@ -144,7 +144,8 @@ def _land_traffic(home, rng, candidate, version: str, drifted: bool):
     log.write_delta(str(home / "lake" / "bronze" / "bronze_inference_log"))
     gold = home / "lake" / "gold" / "fct_sessions"
     gold.mkdir(parents=True, exist_ok=True)
-    live.select("session_key", "purchased").write_parquet(gold / "data_0.parquet")
+    # gold's columns the reports read: the label and the bot flag (no bots in this traffic)
+    live.select("session_key", "purchased", pl.lit(False).alias("is_bot")).write_parquet(gold / "data_0.parquet")
 
 
 def _resources():
