@@ -154,12 +154,16 @@ class CpuMeter:
     def _ours(self) -> float:
         import resource
 
-        import psutil
-
         total = 0.0
         for usage in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
             r = resource.getrusage(usage)
             total += r.ru_utime + r.ru_stime
+        return total + self._servers()
+
+    def _servers(self) -> float:
+        import psutil
+
+        total = 0.0
         for server in self.servers:
             if server.proc is None:
                 continue
@@ -178,6 +182,7 @@ class CpuMeter:
 
     def __enter__(self) -> CpuMeter:
         self.t0, self.busy0, self.ours0 = time.monotonic(), self._busy(), self._ours()
+        self.servers0 = self._servers()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -185,6 +190,7 @@ class CpuMeter:
         busy, ours = self._busy() - self.busy0, self._ours() - self.ours0
         self.machine_cores = busy / wall
         self.other_cores = max(0.0, (busy - ours) / wall)
+        self.server_cores = (self._servers() - self.servers0) / wall  # what the servers cost, on a busy machine too
 
 
 # ---- request bodies -----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ landing, live sessions and inference log, so `--home` may point at a real store.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -58,6 +59,8 @@ BEGIN, END = "<!-- scoring:begin -->", "<!-- scoring:end -->"
 # The BentoML settings the real service runs with (bentos/purchase_intent/service.py) and that the
 # ceiling copies: see bench/README.md, "Scoring", for what each was measured to do.
 CEILING_GC = "service"  # the real service settles its heap the same way (settle_heap)
+# /score saturation, /score at 1,000 req/s, the mixed /score + /events phase, the ceiling, the reference.
+PHASES = ("saturation", "latency", "mixed", "ceiling", "reference")
 
 
 def log(*args) -> None:
@@ -259,6 +262,17 @@ def bento_server(tag: str, sandbox: Path, bentoml_home: Path, logs: Path) -> Ser
     return Server("bento", cmd, f"http://127.0.0.1:{port}/readyz", env=env, timeout=180, log_path=logs / "bento.log")
 
 
+def source_server(tag: str, sandbox: Path, bentoml_home: Path, logs: Path) -> Server:
+    """The service of the working tree (`bentos.purchase_intent.service`), not a built Bento: for
+    measuring a change before it is built (`--source`). Same configuration, same model (the store's
+    `purchase_intent:latest`)."""
+    port = free_port()
+    env = {"HN_HOME": str(sandbox), "BENTOML_HOME": str(bentoml_home), "BENTOML_DO_NOT_TRACK": "true"}
+    service = "bentos.purchase_intent.service:PurchaseIntent"
+    cmd = [str(BIN / "bentoml"), "serve", service, "--host", "127.0.0.1", "--port", str(port)]
+    return Server("bento", cmd, f"http://127.0.0.1:{port}/readyz", env=env, timeout=180, log_path=logs / "bento.log")
+
+
 def ceiling_server(config: dict, gc_mode: str, bentoml_home: Path, logs: Path) -> Server:
     port = free_port()
     env = {
@@ -339,10 +353,11 @@ def fixed_rate(server: Server, streams: list[Stream], seconds: float) -> dict:
     with CpuMeter(server) as cpu:
         out = open_loop(streams, duration=seconds)
     for name, r in out.items():
-        r["other_cores"] = cpu.other_cores
+        r["other_cores"], r["server_cores"] = cpu.other_cores, cpu.server_cores
         log(
             f"{name} at {r['rate']:.0f} req/s: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms, "
-            f"non-2xx {r['non_2xx']}, errors {r['errors']}, other load {cpu.other_cores:.2f}"
+            f"non-2xx {r['non_2xx']}, errors {r['errors']}, other load {cpu.other_cores:.2f}, "
+            f"server {cpu.server_cores:.2f} cores"
         )
     return out
 
@@ -368,7 +383,7 @@ def _run(args, work: Path) -> dict:
     os.environ["BENTOML_HOME"] = str(home / "bentoml")
     from hn_assets.serving import smoke
 
-    tag = champion_bento(home)
+    tag = "source (working tree)" if args.source else (args.bento or champion_bento(home))
     bentoml_home = smoke.bentoml_home(home)
     bodies = request_bodies(home)
     files = {k: write_bodies(v, work / f"{k}.jsonl") for k, v in bodies.items() if k != "mix"}
@@ -380,49 +395,106 @@ def _run(args, work: Path) -> dict:
         "when": datetime.now(UTC).isoformat(),
     }
 
-    # 1. The real service.
-    with smoke.sandbox(home, work / "sandbox") as sandbox, bento_server(tag, sandbox, bentoml_home, logs) as bento:
+    phases = set(args.phases)
+    if phases & {"saturation", "latency", "mixed"}:
+        _service_phases(args, home, work, bodies, files, results)
+    if "ceiling" in phases:  # 2. The ceiling, in the same BentoML configuration.
+        config = service_config()
+        with ceiling_server(config, CEILING_GC, bentoml_home, logs) as ceiling:
+            results["ceiling"] = saturate("ceiling saturation", ceiling, "/score", files["score"], args.seconds)
+            results["ceiling_1000"] = fixed_rate(
+                ceiling, [Stream("score", base_url(ceiling) + "/score", str(files["score"]), 1000, 6)], args.seconds
+            )["score"]
+            results["ceiling_worker_rss_mb"] = ceiling.worker_rss_mb()
+        results["ceiling_config"] = {**config, "gc": CEILING_GC}
+    if "reference" in phases:  # 3. The classic reference, 1 and 2 workers.
+        for workers in (1, 2):
+            with reference_server(home, workers, logs) as ref:
+                results[f"reference_{workers}w"] = saturate(
+                    f"reference {workers} worker(s)", ref, "/score", files["reference"], args.seconds
+                )
+    return results
+
+
+def _service_phases(args, home: Path, work: Path, bodies: dict, files: dict, results: dict) -> None:
+    """1. The real service: the phases of `args.phases` that measure it."""
+    from hn_assets.serving import smoke
+
+    logs, phases = work / "logs", set(args.phases)
+    tag, bentoml_home = results["bento_tag"], smoke.bentoml_home(home)
+    if args.source:
+        bentoml_home = _models_copy(bentoml_home, work / "bentoml")
+    server = (source_server if args.source else bento_server)(tag, work / "sandbox", bentoml_home, logs)
+    with smoke.sandbox(home, work / "sandbox"), server as bento:
         results["startup_s"] = bento.startup_s
         log(f"bento {tag} ready in {bento.startup_s:.1f} s")
         warmed = post_all(base_url(bento) + "/events", bodies["warm"])
         log(f"warm-up: {warmed}/{len(bodies['warm'])} events accepted")
-        results["score"] = saturate("/score saturation", bento, "/score", files["score"], args.seconds)
         url = base_url(bento)
-        results["score_1000"] = fixed_rate(
-            bento, [Stream("score", url + "/score", str(files["score"]), 1000, 6)], args.seconds
-        )["score"]
-        mixed = fixed_rate(
-            bento,
-            [
-                Stream("score", url + "/score", str(files["score"]), 500, 4),
-                Stream("events", url + "/events", str(files["events"]), 200, 2),
-            ],
-            args.seconds,
-        )
-        results["score_500_with_events"], results["events_200"] = mixed["score"], mixed["events"]
+        if "saturation" in phases:
+            results["score"] = saturate("/score saturation", bento, "/score", files["score"], args.seconds)
+        if "latency" in phases:
+            results["score_1000"] = fixed_rate(
+                bento, [Stream("score", url + "/score", str(files["score"]), 1000, 6)], args.seconds
+            )["score"]
+        if "mixed" in phases:
+            with profiling(bento, args.profile, "mixed", args.seconds + 2):
+                mixed = fixed_rate(
+                    bento,
+                    [
+                        Stream("score", url + "/score", str(files["score"]), 500, 4),
+                        Stream("events", url + "/events", str(files["events"]), 200, 2),
+                    ],
+                    args.seconds,
+                )
+            results["score_500_with_events"], results["events_200"] = mixed["score"], mixed["events"]
         results["rss_mb"] = bento.rss_mb()
         results["worker_rss_mb"] = bento.worker_rss_mb()
     # What the service itself warned about (e.g. a model it cannot take its fast path for).
     warnings = [line for line in (logs / "bento.log").read_text(errors="replace").splitlines() if "[WARNING]" in line]
     results["service_warnings"] = sorted({w.split("] ", 2)[-1][:200] for w in warnings})
 
-    # 2. The ceiling, in the same BentoML configuration.
-    config = service_config()
-    with ceiling_server(config, CEILING_GC, bentoml_home, logs) as ceiling:
-        results["ceiling"] = saturate("ceiling saturation", ceiling, "/score", files["score"], args.seconds)
-        results["ceiling_1000"] = fixed_rate(
-            ceiling, [Stream("score", base_url(ceiling) + "/score", str(files["score"]), 1000, 6)], args.seconds
-        )["score"]
-        results["ceiling_worker_rss_mb"] = ceiling.worker_rss_mb()
-    results["ceiling_config"] = {**config, "gc": CEILING_GC}
 
-    # 3. The classic reference, 1 and 2 workers.
-    for workers in (1, 2):
-        with reference_server(home, workers, logs) as ref:
-            results[f"reference_{workers}w"] = saturate(
-                f"reference {workers} worker(s)", ref, "/score", files["reference"], args.seconds
-            )
-    return results
+def worker_pids(server: Server) -> list[int]:
+    """The service's worker processes (psutil children of the server we started; never by name)."""
+    import psutil
+
+    children = psutil.Process(server.proc.pid).children(recursive=True)
+    workers = [c.pid for c in children if "_bentoml_impl.worker" in " ".join(c.cmdline())]
+    return workers or [c.pid for c in children if "python" in c.name()]
+
+
+@contextlib.contextmanager
+def profiling(server: Server, folder: str | None, phase: str, seconds: float):
+    """py-spy `record -f raw` of each worker during a phase, into `folder` (nothing when None).
+    `--nonblocking`: the sampler does not stop the worker, so the profile does not add the
+    latency it is meant to explain."""
+    if not folder:
+        yield
+        return
+    spy = shutil.which("py-spy") or os.environ.get("PY_SPY", "py-spy")
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    procs = [
+        subprocess.Popen(
+            [spy, "record", "-p", str(pid), "-f", "raw", "-d", str(int(seconds)), "--nonblocking", "-r", "200"]
+            + ["-o", str(Path(folder) / f"{phase}-{pid}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid in worker_pids(server)
+    ]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.wait(timeout=seconds + 60)
+
+
+def _models_copy(bentoml_home: Path, target: Path) -> Path:
+    """A BENTOML_HOME holding a copy of the store's models only: serving from source writes nothing
+    into the store's own BentoML home."""
+    shutil.copytree(bentoml_home / "models", target / "models", symlinks=True)
+    return target
 
 
 # ---- BentoML settings, measured on the ceiling ---------------------------------------------------------
@@ -506,9 +578,33 @@ def _latency(x: dict) -> str:
 
 
 def verdicts(r: dict) -> list[tuple]:
+    """The requirements the phases that ran can decide (`--phases` may leave some out)."""
+    checks = []
+    if {"score", "ceiling", "reference_1w"} <= r.keys():
+        checks += _throughput_checks(r)
+    if "score_1000" in r:
+        checks.append(
+            (
+                "/score p99 <= 10 ms at 1,000 req/s (aim 5)",
+                _latency(r["score_1000"]),
+                _clean(r["score_1000"]) and r["score_1000"]["p99_ms"] <= 10,
+            )
+        )
+    if "events_200" in r:
+        checks.append(
+            (
+                "/events p99 <= 20 ms at 200 req/s, /score at 500",
+                _latency(r["events_200"]) + f"; /score {_latency(r['score_500_with_events'])}",
+                _clean(r["events_200"]) and _clean(r["score_500_with_events"]) and r["events_200"]["p99_ms"] <= 20,
+            )
+        )
+    return [(name, value, "pass" if ok else "FAIL") for name, value, ok in checks]
+
+
+def _throughput_checks(r: dict) -> list[tuple]:
     score, ceiling, ref = r["score"]["rps"], r["ceiling"]["rps"], r["reference_2w"]["rps"]
     best_ref = max(r["reference_1w"]["rps"], ref)
-    checks = [
+    return [
         (
             "/score saturation >= 60 % of the ceiling",
             f"{score / ceiling:.0%} ({score:,.0f} / {ceiling:,.0f})",
@@ -525,18 +621,7 @@ def verdicts(r: dict) -> list[tuple]:
             f"{score / best_ref:.1f}x (reference best {best_ref:,.0f})",
             score >= 10 * best_ref,
         ),
-        (
-            "/score p99 <= 10 ms at 1,000 req/s (aim 5)",
-            _latency(r["score_1000"]),
-            _clean(r["score_1000"]) and r["score_1000"]["p99_ms"] <= 10,
-        ),
-        (
-            "/events p99 <= 20 ms at 200 req/s, /score at 500",
-            _latency(r["events_200"]) + f"; /score {_latency(r['score_500_with_events'])}",
-            _clean(r["events_200"]) and _clean(r["score_500_with_events"]) and r["events_200"]["p99_ms"] <= 20,
-        ),
     ]
-    return [(name, value, "pass" if ok else "FAIL") for name, value, ok in checks]
 
 
 def figures(r: dict) -> str:
@@ -544,68 +629,53 @@ def figures(r: dict) -> str:
         return f"{x['other_cores']:.2f}"
 
     sat = [
-        (
-            "/score (real Bento)",
-            f"{r['score']['rps']:,.0f}",
-            r["score"]["non_2xx"],
-            r["score"]["p99_ms"],
-            load(r["score"]),
-        ),
-        (
-            "ceiling: constant handler, same BentoML config",
-            f"{r['ceiling']['rps']:,.0f}",
-            r["ceiling"]["non_2xx"],
-            r["ceiling"]["p99_ms"],
-            load(r["ceiling"]),
-        ),
-        (
-            "reference, 1 worker",
-            f"{r['reference_1w']['rps']:,.0f}",
-            r["reference_1w"]["non_2xx"],
-            r["reference_1w"]["p99_ms"],
-            load(r["reference_1w"]),
-        ),
-        (
-            "reference, 2 workers",
-            f"{r['reference_2w']['rps']:,.0f}",
-            r["reference_2w"]["non_2xx"],
-            r["reference_2w"]["p99_ms"],
-            load(r["reference_2w"]),
-        ),
+        (name, f"{r[key]['rps']:,.0f}", r[key]["non_2xx"], r[key]["p99_ms"], load(r[key]))
+        for name, key in (
+            ("/score (real Bento)", "score"),
+            ("ceiling: constant handler, same BentoML config", "ceiling"),
+            ("reference, 1 worker", "reference_1w"),
+            ("reference, 2 workers", "reference_2w"),
+        )
+        if key in r
     ]
     lat = [
         (name, x["rate"], x["p50_ms"], x["p90_ms"], x["p99_ms"], x["max_ms"], x["non_2xx"] + x["errors"], load(x))
-        for name, x in (
-            ("/score at 1,000 req/s", r["score_1000"]),
-            ("ceiling at 1,000 req/s", r["ceiling_1000"]),
-            ("/score at 500 req/s, with /events", r["score_500_with_events"]),
-            ("/events at 200 req/s (single events), with /score", r["events_200"]),
+        for name, key in (
+            ("/score at 1,000 req/s", "score_1000"),
+            ("ceiling at 1,000 req/s", "ceiling_1000"),
+            ("/score at 500 req/s, with /events", "score_500_with_events"),
+            ("/events at 200 req/s (single events), with /score", "events_200"),
         )
+        if (x := r.get(key)) is not None
     ]
-    rss = ", ".join(f"{x:.0f}" for x in r["worker_rss_mb"])
     lines = [
         f"Run {r['when'][:16]} UTC, Bento `{r['bento_tag']}`, {r['seconds']:.0f} s per phase, bodies: "
         + ", ".join(f"{k} {v}" for k, v in r["mix"].items()),
-        "",
-        "Saturation (`wrk -t2 -c32`; `other load` = cores used by other processes meanwhile):",
-        "",
-        table(
-            [tuple("-" if v is None else v for v in row) for row in sat],
-            ("service", "req/s", "non-2xx", "wrk p99 ms", "other load"),
-        ),
-        "",
-        "Fixed rate (open loop, from each request's intended send time):",
-        "",
-        table(lat, ("stream", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "other load")),
-        "",
-        table(verdicts(r), ("requirement", "measured", "")),
-        "",
-        f"Start-up to ready: {r['startup_s']:.1f} s. RSS per worker: {rss} MB (ceiling workers "
-        + ", ".join(f"{x:.0f}" for x in r["ceiling_worker_rss_mb"])
-        + " MB). Ceiling config: `"
-        + json.dumps(r["ceiling_config"])
-        + "`.",
     ]
+    if sat:
+        lines += [
+            "",
+            "Saturation (`wrk -t2 -c32`; `other load` = cores used by other processes meanwhile):",
+            "",
+            table(
+                [tuple("-" if v is None else v for v in row) for row in sat],
+                ("service", "req/s", "non-2xx", "wrk p99 ms", "other load"),
+            ),
+        ]
+    if lat:
+        lines += [
+            "",
+            "Fixed rate (open loop, from each request's intended send time):",
+            "",
+            table(lat, ("stream", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "other load")),
+        ]
+    lines += ["", table(verdicts(r), ("requirement", "measured", "")), ""]
+    if "startup_s" in r:
+        rss = ", ".join(f"{x:.0f}" for x in r["worker_rss_mb"])
+        lines.append(f"Start-up to ready: {r['startup_s']:.1f} s. RSS per worker: {rss} MB.")
+    if "ceiling_config" in r:
+        ceiling_rss = ", ".join(f"{x:.0f}" for x in r["ceiling_worker_rss_mb"])
+        lines.append(f"Ceiling workers {ceiling_rss} MB. Ceiling config: `{json.dumps(r['ceiling_config'])}`.")
     if r.get("service_warnings"):
         lines += ["", "The service warned: " + "; ".join(f"`{w}`" for w in r["service_warnings"])]
     return "\n".join(lines)
@@ -631,6 +701,20 @@ def main() -> None:
     parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, bodies)")
     parser.add_argument("--sweep", action="store_true", help="only measure BentoML settings on the ceiling (no store)")
+    parser.add_argument(
+        "--phases",
+        nargs="+",
+        choices=PHASES,
+        default=list(PHASES),
+        help="run only these phases (e.g. `--phases mixed`); the report shows what ran",
+    )
+    parser.add_argument("--profile", help="py-spy the workers (PATH or $PY_SPY) in the mixed phase into this folder")
+    parser.add_argument("--bento", help="serve this Bento tag of the store as it is (e.g. an earlier build)")
+    parser.add_argument(
+        "--source",
+        action="store_true",
+        help="serve the working tree's service (bentos/purchase_intent/service.py) instead of building a Bento",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("skipped: missing wrk (expected on PATH; `bash .ci/system-packages.sh wrk`)")

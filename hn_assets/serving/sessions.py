@@ -13,11 +13,21 @@ times and the running in-session state (`online.session.SessionFeatures`, held e
 event is applied in one `BEGIN IMMEDIATE` transaction (read, update, push, write), so two workers
 never interleave a session's events and the pushed snapshot is always the newest. State is in
 this file and in the online store, never in a worker.
+
+The workers take turns through an `flock` on `sessions.db.lock` before `BEGIN IMMEDIATE`
+(`acquire`): the kernel wakes the waiting worker the moment the other one releases it, and the
+event loop can ask without blocking (app.py applies a small batch on the loop only once it holds
+the turn). Rejected: SQLite's busy handler alone, which polls with sleeps of 1, 2, 5, 10, 15, ...
+ms whatever the other worker's transaction (~1 ms) needs, and cannot be asked without waiting.
+Checkpoints of the WAL run in a background thread (`online.WalCheckpointer`), not in the commit
+of whichever event crossed SQLite's 1,000-page mark.
 """
 
 from __future__ import annotations
 
 import bisect
+import fcntl
+import os
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -28,6 +38,7 @@ import orjson
 
 from hn_assets.contracts import session_rules
 from hn_assets.online.session import COUNTED, SessionFeatures
+from hn_assets.serving.online import WalCheckpointer
 
 
 def _epoch(t: datetime) -> float:
@@ -148,11 +159,16 @@ class LiveSessions:
         self.batch = batch or BatchSessions()
         self.timeout = float(timeout_seconds if timeout_seconds is not None else session_rules().timeout_seconds)
         self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        # /events runs in a thread pool: one writer transaction per worker at a time on the shared
-        # connection (BEGIN IMMEDIATE serialises the workers; this lock, the threads of one worker).
-        self._write_lock = threading.Lock()
+        # One writer transaction per worker at a time on the shared connection (this lock: the
+        # threads of one worker), one per store (the flock: the workers; see the module docstring).
+        # Re-entrant: the event loop may hold the turn (`acquire`) around a whole `apply`.
+        self._write_lock = threading.RLock()
+        self._flock = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._depth = 0
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job, off the commit
+        self._checkpointer = WalCheckpointer(self.path).start()
         self._read = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS live_sessions (visitor TEXT PRIMARY KEY, number INTEGER NOT NULL, "
@@ -184,8 +200,35 @@ class LiveSessions:
         called with the snapshots (session_key added) inside the transaction (the push); returns the
         session key of each event. Event fields: event_id, event_type, event_timestamp (aware),
         product_id, user_id (token or None), timezone, device, channel, country, client_session_id."""
-        with self._write_lock:
+        self.acquire()
+        try:
             return self._apply(events, on_snapshots)
+        finally:
+            self.release()
+
+    def acquire(self, blocking: bool = True) -> bool:
+        """Take the write turn: this worker's lock, then the store's flock. `blocking=False`
+        returns False at once when another thread or worker has it, so the event loop can apply a
+        small batch itself only when nothing can make it wait (app.py). Pair with `release`."""
+        if not self._write_lock.acquire(blocking):
+            return False
+        if self._depth == 0:
+            try:
+                fcntl.flock(self._flock, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # only without blocking: the other worker's turn
+                self._write_lock.release()
+                return False
+            except BaseException:
+                self._write_lock.release()
+                raise
+        self._depth += 1
+        return True
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            fcntl.flock(self._flock, fcntl.LOCK_UN)
+        self._write_lock.release()
 
     def _apply(self, events, on_snapshots) -> list[str]:
         from hn_assets.online.session import Event
@@ -232,5 +275,7 @@ class LiveSessions:
         return keys
 
     def close(self) -> None:
+        self._checkpointer.stop()
         self._conn.close()
         self._read.close()
+        os.close(self._flock)

@@ -191,3 +191,22 @@ def test_the_api_documents_every_field():
     ]
     assert not blank, blank
     assert all(op.get("summary") for ops in spec["paths"].values() for op in ops.values())
+
+
+def test_the_write_turn_is_one_per_store_and_never_waited_for_without_blocking(tmp_path):
+    """Two workers (two LiveSessions on one file) take turns through the store's flock; the event
+    loop asks without blocking (app._apply_events) and must get False at once, never a wait."""
+    import time
+
+    first, second = LiveSessions(tmp_path / "s.db"), LiveSessions(tmp_path / "s.db")
+    assert first.acquire(blocking=False) and first.acquire(blocking=False)  # re-entrant in one worker
+    started = time.perf_counter()
+    assert not second.acquire(blocking=False)
+    assert time.perf_counter() - started < 0.05
+    first.release()
+    assert not second.acquire(blocking=False)  # still held once
+    first.release()
+    assert second.acquire(blocking=False)
+    second.release()
+    event = {"event_id": "e1", "event_type": "page_view", "timezone": "UTC", "event_timestamp": datetime.now(UTC)}
+    assert first.apply([("v", event)], lambda s: None) == ["v#1"]
