@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,26 @@ from hn_assets.simulator import SimulationConfig, simulate
 REPO = Path(__file__).resolve().parent.parent
 REAL_DATA = REPO.parent / "shared" / "data" / "real"
 SMALL_STORE = SimulationConfig(seed=7, days=4, users=250, products=40, sessions_per_day=180, dirty_rate=0.05)
+
+
+@contextmanager
+def environment(**values: str | None):
+    """os.environ with `values` set (None: unset) for a store wider than one test (module or session
+    scope, where monkeypatch is not available); restored afterwards."""
+    saved = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @pytest.fixture(scope="session", autouse=True)

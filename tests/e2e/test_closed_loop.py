@@ -29,6 +29,7 @@ import pytest
 
 from hn_assets.online.session import SNAPSHOT_FEATURES
 from hn_assets.simulator import SimulationConfig
+from tests.conftest import environment
 
 pytestmark = pytest.mark.e2e
 
@@ -105,9 +106,7 @@ def loop(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("loop") / "hn"
     env = {"HN_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), "HN_PSEUDONYM_KEY": KEY}
-    saved = {k: os.environ.get(k) for k in [*env, "BENTOML_HOME"]}
-    os.environ.update(env, BENTOML_HOME=str(bentoml_home(home)))
-    try:
+    with environment(**env, BENTOML_HOME=str(bentoml_home(home))):
         simulate(STORE, home)
         record_store(STORE, home)
         with dg.instance_for_test() as instance:  # a real instance in its own temp dir
@@ -120,12 +119,6 @@ def loop(tmp_path_factory):
             ) as server:
                 state.url = server.url
                 yield state
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 # ---- one live act: traffic, batch, reports, trigger -----------------------------------------------

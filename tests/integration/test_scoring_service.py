@@ -26,6 +26,7 @@ import polars as pl
 import pytest
 
 from hn_assets.simulator import SimulationConfig, simulate
+from tests.conftest import environment
 
 REPO = Path(__file__).resolve().parents[2]
 # Small on purpose (CI budget): enough sessions for a champion, a last day to replay and known customers.
@@ -46,10 +47,8 @@ def serving_home(tmp_path_factory):
     # HN_TEST_SERVING_HOME: reuse a store this fixture built before (local iteration only).
     reuse = os.environ.get("HN_TEST_SERVING_HOME")
     home = Path(reuse) if reuse else tmp_path_factory.mktemp("serving") / "hn"
-    saved = {k: os.environ.get(k) for k in ("HN_HOME", "DAGSTER_HOME", "HN_PSEUDONYM_KEY", "BENTOML_HOME")}
-    os.environ.update(HN_HOME=str(home), DAGSTER_HOME=str(home / "dagster"), BENTOML_HOME=str(home / "bentoml"))
-    os.environ.pop("HN_PSEUDONYM_KEY", None)
-    try:
+    env = {"HN_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), "BENTOML_HOME": str(home / "bentoml")}
+    with environment(**env, HN_PSEUDONYM_KEY=None):
         from hn_assets.definitions import defs
         from hn_assets.defs.automation import DATA_LAYERS
         from hn_assets.defs.resources import ModelRegistryResource
@@ -75,12 +74,6 @@ def serving_home(tmp_path_factory):
         tag = import_champion()
         print(f"store built in {time.monotonic() - started:.0f} s")
         yield home, tag
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _free_port() -> int:
